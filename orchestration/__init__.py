@@ -1,0 +1,1 @@
+"""cqi-warehouse: data pipeline and warehouse for clinical registry collaboratives."""

@@ -1,0 +1,95 @@
+"""Where things live at run time.
+
+Every file the pipeline writes goes under one data folder (``CQI_DATA_DIR``,
+default ``<project>/data``), so a deployment backs up one folder and git
+ignores it. The DuckDB path is read by both the Dagster resource and the dbt
+profile from ``CQI_WAREHOUSE`` so the two never open different files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+REGISTRIES_DIR = PROJECT_ROOT / "registries"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+DEFAULT_REGISTRY = "general_surgery"
+DEMO_SECRET = "cqi-demo-secret-do-not-use-in-production"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The folders of one deployment, all under ``data_dir``."""
+
+    data_dir: Path
+
+    @property
+    def landing(self) -> Path:
+        return self.data_dir / "landing"
+
+    @property
+    def archive(self) -> Path:
+        return self.data_dir / "archive"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @property
+    def receipts(self) -> Path:
+        return self.data_dir / "receipts"
+
+    @property
+    def warehouse(self) -> Path:
+        return Path(os.environ.get("CQI_WAREHOUSE") or self.data_dir / "warehouse.duckdb")
+
+    @property
+    def publish(self) -> Path:
+        return self.data_dir / "publish"
+
+    @property
+    def worklists(self) -> Path:
+        return self.data_dir / "worklists"
+
+    @property
+    def analyst(self) -> Path:
+        return self.data_dir / "analyst"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.data_dir / "dagster_home"
+
+    def ensure(self) -> "Paths":
+        for folder in (self.landing, self.archive, self.quarantine, self.receipts,
+                       self.publish, self.worklists, self.analyst, self.dagster_home):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("CQI_DATA_DIR") or PROJECT_ROOT / "data").resolve()
+
+
+def paths() -> Paths:
+    return Paths(data_dir())
+
+
+def registry_id() -> str:
+    return os.environ.get("CQI_REGISTRY", DEFAULT_REGISTRY)
+
+
+def registry_dir() -> Path:
+    """The registry folder: ``CQI_REGISTRY_DIR`` or ``registries/<CQI_REGISTRY>``."""
+    explicit = os.environ.get("CQI_REGISTRY_DIR")
+    return Path(explicit).resolve() if explicit else REGISTRIES_DIR / registry_id()
+
+
+def pseudonym_secret() -> tuple[bytes, bool]:
+    """The HMAC key for pseudonymisation, and whether it is the demo default."""
+    secret = os.environ.get("CQI_PSEUDONYM_SECRET")
+    if secret:
+        return secret.encode(), False
+    return DEMO_SECRET.encode(), True
