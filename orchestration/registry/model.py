@@ -161,6 +161,7 @@ class Policy(_Strict):
     small_cell_threshold: int = 10
     interval_levels: tuple[float, ...] = (0.95, 0.998)
     completeness_threshold: float = 0.95
+    rule_failure_threshold: float = 0.02   # share of a site-period's rows a blocking check tolerates
     missingness_threshold: float = 0.20
     reliability_acceptable: float = 0.4
     reliability_high: float = 0.7

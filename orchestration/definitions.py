@@ -1,0 +1,27 @@
+"""The one Dagster ``Definitions`` of cqi-warehouse."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from .defs.intake.assets import registry_definition, site_submissions
+from .defs.intake.sensors import landing_sensor
+from .defs.jobs import cycle_job
+from .defs.publish.assets import site_feedback
+from .defs.publish.schedules import publication_schedule
+from .defs.quality.assets import data_quality
+from .defs.quality.checks import enough_sites_pass_quality
+from .defs.resources import CqiResource
+from .defs.warehouse.dbt_assets import dbt_resource, warehouse_models
+from .registry import load_registry
+from .settings import registry_dir
+
+defs = dg.Definitions(
+    assets=[registry_definition, site_submissions, data_quality, warehouse_models, site_feedback],
+    asset_checks=[enough_sites_pass_quality],
+    jobs=[cycle_job],
+    sensors=[landing_sensor],
+    schedules=[publication_schedule(load_registry(registry_dir()).calendar.publication_cron)],
+    resources={"cqi": CqiResource(), "dbt": dbt_resource()},
+    executor=dg.in_process_executor,
+)

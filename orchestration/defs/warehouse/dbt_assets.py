@@ -1,0 +1,47 @@
+"""The dbt project as Dagster assets; dbt tests become asset checks.
+
+The manifest is prepared once, lazily: ``dbt parse`` runs when it is missing
+(a fresh clone) and is reused after that.
+"""
+
+
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from ...settings import DBT_PROJECT_DIR
+
+
+class CqiDbtTranslator(DagsterDbtTranslator):
+    """dbt models join the ``warehouse`` group; sources keep ``<schema>/<table>`` keys."""
+
+    def get_asset_spec(self, manifest, unique_id, project):
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        return spec if unique_id.startswith("source.") else spec.replace_attributes(group_name="warehouse")
+
+
+# dbt is installed beside this interpreter; a shell need not have the venv active.
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+
+
+@cache
+def dbt_project() -> DbtProject:
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    if not Path(project.manifest_path).exists():
+        subprocess.run([DBT_EXECUTABLE, "parse", "--quiet"], cwd=DBT_PROJECT_DIR, check=True)
+    return project
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project(), dbt_executable=DBT_EXECUTABLE)
+
+
+@dbt_assets(manifest=dbt_project().manifest_path, project=dbt_project(),
+            dagster_dbt_translator=CqiDbtTranslator(), pool="duckdb_writer")
+def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    """Build and test the staging, intermediate and mart models."""
+    yield from dbt.cli(["build"], context=context).stream()

@@ -1,0 +1,1 @@
+"""Publication: per-site feedback packages, suppression and blinding."""
