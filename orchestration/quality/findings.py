@@ -85,7 +85,7 @@ def _grade(con: duckdb.DuckDBPyConnection, registry: Registry) -> None:
             from quality.findings f group by all
         ), failed_checks as (
             select p.site_id, p.period, p.severity, p.failing_rows,
-                   p.failing_rows > coalesce(t.threshold, 0) * v.cases as check_failed
+                   p.failing_rows > coalesce(t.threshold, {registry.policy.rule_failure_threshold}) * v.cases as check_failed
             from per_check p join volume v using (site_id, period)
             left join (select unnest(?) as rule_id, unnest(?) as threshold) t using (rule_id)
         ), blocking as (

@@ -106,7 +106,9 @@ def _read_yaml(path: Path, problems: list[str]) -> dict:
 
 
 def _validation_messages(where: str, exc: ValidationError) -> list[str]:
-    return [f"{where}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
+    return [f"{where}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            + (f" (got {err['input']!r})" if err.get("type") in ("literal_error", "enum") else "")
+            for err in exc.errors()]
 
 
 def _parse_each(model, items, where: str, key: str, problems: list[str]) -> list:
@@ -122,10 +124,13 @@ def _parse_each(model, items, where: str, key: str, problems: list[str]) -> list
 
 def _check_dictionary(variables: list[Variable], problems: list[str]) -> None:
     seen: dict[str, str] = {}
+    names = [v.name for v in variables]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"dictionary: variable {name!r} is defined more than once")
     for variable in variables:
         for spelling in (variable.name, *variable.aliases):
             key = spelling.lower()
-            if key in seen and seen[key] != variable.name:
+            if key in seen and seen[key] != variable.name and spelling in variable.aliases:
                 problems.append(f"dictionary: name or alias {spelling!r} used by both {seen[key]} and {variable.name}")
             seen[key] = variable.name
         if variable.pseudonymise and variable.pseudonymise.output in seen:
