@@ -1,13 +1,16 @@
-"""Running the pipeline's cycle job through the Dagster instance.
+"""Running the pipeline through the project's Dagster instance, as the daemon would.
 
-Used by ``cqi demo`` and ``cqi run``: the job runs with the project-local
-instance, so every run, materialisation and check result is recorded and
-visible in the Dagster UI, exactly as a run launched there.
+``cqi run`` and ``cqi demo`` plan receptions exactly like the landing sensor,
+add them as partitions and execute the cycle job over their range with the
+project-local instance, so runs, materialisations and check results are
+recorded and visible in the Dagster UI. With nothing new to receive they run
+the publication job (quality, marts, feedback) instead.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 
 from .instance import prepare_dagster_home
 
@@ -18,23 +21,36 @@ class CycleOutcome:
     success: bool
     failed_steps: list[str]
     failed_checks: list[str]
+    receptions: list[str] = field(default_factory=list)
 
 
-def run_cycle() -> CycleOutcome:
-    prepare_dagster_home()
+def _outcome(result, keys) -> CycleOutcome:
+    failed_steps = [e.step_key for e in result.all_events if e.is_step_failure]
+    failed_checks = [e.event_specific_data.asset_check_key.name for e in result.all_events
+                     if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
+    return CycleOutcome(result.run_id, result.success and not failed_steps, failed_steps, failed_checks, keys)
+
+
+def run_cycle(instance=None) -> CycleOutcome:
+    """Receive what waits in landing and run the cycle (or only publication) once."""
     import dagster as dg
 
     from .definitions import defs
-    from .defs.jobs import CYCLE_JOB_NAME
+    from .defs.intake.partitions import range_tags, submissions_partitions
+    from .defs.intake.sensors import evaluate_landing
+    from .defs.jobs import CYCLE_JOB_NAME, PUBLICATION_JOB_NAME
 
-    job = defs.resolve_job_def(CYCLE_JOB_NAME)
-    with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
-        failed_steps = [e.step_key for e in result.all_events if e.is_step_failure]
-        failed_checks = [
-            f"{e.event_specific_data.asset_check_key.name}"
-            for e in result.all_events
-            if e.event_type_value == "ASSET_CHECK_EVALUATION"
-            and not e.event_specific_data.passed
-        ]
-        return CycleOutcome(result.run_id, result.success and not failed_steps, failed_steps, failed_checks)
+    if instance is None:
+        prepare_dagster_home()
+        instance = dg.DagsterInstance.get()
+    known = set(instance.get_dynamic_partitions(submissions_partitions.name))
+    keys, _ = evaluate_landing(json.dumps(sorted(known)))
+    if keys:
+        instance.add_dynamic_partitions(submissions_partitions.name, keys)
+        job = defs.resolve_job_def(CYCLE_JOB_NAME)
+        result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                        tags={**range_tags(keys), "cqi/trigger": "cli"})
+    else:
+        job = defs.resolve_job_def(PUBLICATION_JOB_NAME)
+        result = job.execute_in_process(instance=instance, raise_on_error=False, tags={"cqi/trigger": "cli"})
+    return _outcome(result, keys)

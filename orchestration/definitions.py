@@ -6,7 +6,7 @@ import dagster as dg
 
 from .defs.intake.assets import registry_definition, site_submissions
 from .defs.intake.sensors import landing_sensor
-from .defs.jobs import cycle_job
+from .defs.jobs import cycle_job, publication_job
 from .defs.publish.assets import site_feedback
 from .defs.publish.schedules import publication_schedule
 from .defs.quality.assets import data_quality
@@ -19,7 +19,7 @@ from .settings import registry_dir
 defs = dg.Definitions(
     assets=[registry_definition, site_submissions, data_quality, warehouse_models, site_feedback],
     asset_checks=[enough_sites_pass_quality],
-    jobs=[cycle_job],
+    jobs=[cycle_job, publication_job],
     sensors=[landing_sensor],
     schedules=[publication_schedule(load_registry(registry_dir()).calendar.publication_cron)],
     resources={"cqi": CqiResource(), "dbt": dbt_resource()},

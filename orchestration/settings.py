@@ -39,6 +39,10 @@ class Paths:
         return self.data_dir / "quarantine"
 
     @property
+    def receptions(self) -> Path:
+        return self.data_dir / "receptions"
+
+    @property
     def receipts(self) -> Path:
         return self.data_dir / "receipts"
 
@@ -63,7 +67,7 @@ class Paths:
         return self.data_dir / "dagster_home"
 
     def ensure(self) -> "Paths":
-        for folder in (self.landing, self.archive, self.quarantine, self.receipts,
+        for folder in (self.landing, self.archive, self.quarantine, self.receipts, self.receptions,
                        self.publish, self.worklists, self.analyst, self.dagster_home):
             folder.mkdir(parents=True, exist_ok=True)
         return self

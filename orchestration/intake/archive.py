@@ -41,11 +41,29 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def archive_file(source: Path, site_id: str, archive_dir: Path) -> ArchivedFile:
+def archived_path(archive_dir: Path, checksum: str, original_name: str) -> Path:
+    suffix = "".join(Path(original_name).suffixes[-1:]).lower()
+    return archive_dir / checksum[:2] / f"{checksum}{suffix}"
+
+
+def find_archived(archive_dir: Path, reception) -> ArchivedFile | None:
+    """The archive entry of a reception an earlier, interrupted attempt archived."""
+    target = archived_path(archive_dir, reception.checksum, reception.original_name)
+    sidecar = target.with_name(target.name + ".json")
+    if not target.is_file() or not sidecar.is_file():
+        return None
+    for line in reversed(sidecar.read_text(encoding="utf-8").splitlines()):
+        entry = json.loads(line)
+        if entry["site_id"] == reception.site_id and entry["original_name"] == reception.original_name:
+            return ArchivedFile(**{**entry, "path": target})
+    return None
+
+
+def archive_file(source: Path, site_id: str, archive_dir: Path, original_name: str | None = None) -> ArchivedFile:
     """Copy ``source`` into the archive (atomically) and return its entry."""
     checksum = sha256_of(source)
-    suffix = "".join(Path(source.name).suffixes[-1:]).lower()
-    target = archive_dir / checksum[:2] / f"{checksum}{suffix}"
+    original_name = original_name or source.name
+    target = archived_path(archive_dir, checksum, original_name)
     sidecar = target.with_name(target.name + ".json")
     target.parent.mkdir(parents=True, exist_ok=True)
     if not target.exists():
@@ -53,7 +71,7 @@ def archive_file(source: Path, site_id: str, archive_dir: Path) -> ArchivedFile:
         shutil.copyfile(source, partial)
         os.replace(partial, target)
     received = ArchivedFile(
-        checksum=checksum, site_id=site_id, original_name=source.name,
+        checksum=checksum, site_id=site_id, original_name=original_name,
         size_bytes=target.stat().st_size,
         received_at=datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds"),
         path=target,

@@ -19,11 +19,12 @@ import duckdb
 
 from ..registry import Registry
 from ..settings import Paths
-from .archive import ArchivedFile, archive_file
+from .archive import ArchivedFile, archive_file, find_archived, sha256_of
 from .cast import cast_findings_sql, period_expression, typed_columns
 from .headers import map_headers
 from .read import UnreadableFile, read_text_table
 from .receipts import Receipt
+from .receptions import Reception
 
 PERIOD_IN_NAME = re.compile(r"(\d{4}(?:Q[1-4]|M(?:0[1-9]|1[0-2])))")
 MAX_LISTED_PROBLEMS = 10_000
@@ -149,7 +150,28 @@ def _quarantine(archived: ArchivedFile, receipt: Receipt, paths: Paths) -> None:
 def receive_file(con: duckdb.DuckDBPyConnection, registry: Registry, paths: Paths, source: Path,
                  site_id: str, secret: bytes) -> Receipt:
     """Archive ``source`` first, then load it; always return a receipt."""
-    archived = archive_file(source, site_id, paths.archive)
+    return load_archived(con, registry, paths, archive_file(source, site_id, paths.archive), secret)
+
+
+def receive_reception(con: duckdb.DuckDBPyConnection, registry: Registry, paths: Paths,
+                      reception: Reception, secret: bytes) -> Receipt:
+    """Archive the reception's landing file (unless an earlier attempt did), remove it, load it."""
+    source = Path(reception.landing_path)
+    if source.is_file() and sha256_of(source) == reception.checksum:
+        archived = archive_file(source, reception.site_id, paths.archive, reception.original_name)
+        source.unlink(missing_ok=True)
+    else:
+        archived = find_archived(paths.archive, reception)
+        if archived is None:
+            raise FileNotFoundError(
+                f"{reception.original_name} from {reception.site_id} left the landing folder before it was "
+                f"archived (checksum {reception.checksum}); ask the site to send it again")
+    return load_archived(con, registry, paths, archived, secret)
+
+
+def load_archived(con: duckdb.DuckDBPyConnection, registry: Registry, paths: Paths, archived: ArchivedFile,
+                  secret: bytes) -> Receipt:
+    """Load an archived file (or record it as a duplicate); always return a receipt."""
     receipt = _new_receipt(archived, "accepted")
     if _already_received(con, receipt.submission_id):
         receipt.status = "duplicate"

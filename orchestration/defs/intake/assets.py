@@ -3,10 +3,11 @@
 
 import dagster as dg
 
-from ...intake import landed_files, receive_file
-from ...intake.landing import unknown_site_folders
+from ...intake.receive import receive_reception
+from ...intake.receptions import read_manifest
 from ...warehouse.registry_tables import write_registry_tables
 from ..resources import CqiResource
+from .partitions import submissions_partitions
 
 REGISTRY_KEYS = [dg.AssetKey(["registry", name]) for name in ("measures", "sites", "variables")]
 INTAKE_KEYS = [dg.AssetKey(["raw", "cases"]), dg.AssetKey(["intake", "submissions"]),
@@ -36,21 +37,20 @@ def registry_definition(context: dg.AssetExecutionContext, cqi: CqiResource):
         dg.AssetSpec(INTAKE_KEYS[2], group_name="intake", deps=REGISTRY_KEYS,
                      description="The latest accepted submission of each site and period."),
     ],
+    partitions_def=submissions_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     pool="duckdb_writer",
 )
 def site_submissions(context: dg.AssetExecutionContext, cqi: CqiResource):
-    """Receive every file waiting in the landing zone: archive, load, receipt."""
+    """Receive the run's receptions: archive each file, load it, write its receipt."""
     registry, folders = cqi.registry, cqi.paths
-    strangers = unknown_site_folders(folders.landing, registry.site_ids())
-    if strangers:
-        context.log.warning(f"landing folders that are not roster sites were left alone: {strangers}")
     statuses: dict[str, int] = {}
     with cqi.warehouse() as con:
-        for landed in landed_files(folders.landing, registry.site_ids()):
-            receipt = receive_file(con, registry, folders, landed.path, landed.site_id, cqi.secret)
-            landed.path.unlink(missing_ok=True)  # the archive holds the bytes now
+        for key in context.partition_keys:
+            reception = read_manifest(folders.receptions, key)
+            receipt = receive_reception(con, registry, folders, reception, cqi.secret)
             statuses[receipt.status] = statuses.get(receipt.status, 0) + 1
-            context.log.info(f"{landed.site_id}/{landed.path.name}: {receipt.status}"
+            context.log.info(f"{reception.site_id}/{reception.original_name}: {receipt.status}"
                              + (f" ({receipt.reason})" if receipt.reason else ""))
         rows = con.execute("select count(*) from raw.cases").fetchone()[0]
         current = con.execute("select count(*) from intake.current_submission_periods").fetchone()[0]
