@@ -123,6 +123,65 @@ def demo(cases: int = typer.Option(6000, help="Cases in the demo collaborative."
         raise typer.Exit(1)
 
 
+def _known_site(site: str) -> None:
+    from .registry import load_registry
+
+    sites = load_registry(registry_dir()).site_ids()
+    if site not in sites:
+        _fail(f"unknown site {site!r}; the roster has {', '.join(sites[:12])}{' ...' if len(sites) > 12 else ''}", 2)
+
+
+@app.command()
+def status(site: str = typer.Option(..., "--site", help="Site code, for example S01.")) -> None:
+    """Show a site's submissions and their states, oldest first."""
+    from .intake.status import site_receipts
+
+    _known_site(site)
+    receipts = site_receipts(paths().receipts, site)
+    if not receipts:
+        typer.echo(f"no submissions received from {site} yet")
+        return
+    typer.echo(f"{'received (UTC)':<27} {'file':<32} {'status':<24} {'loaded':>7} {'rejected':>8}  submission")
+    for r in receipts:
+        typer.echo(f"{r['received_at'][:26]:<27} {r['original_name'][:32]:<32} {r['status']:<24} "
+                   f"{r['rows_loaded']:>7} {r['rows_rejected']:>8}  {r['submission_id']}")
+        if r.get("reason"):
+            typer.echo(f"{'':<27} reason: {r['reason']}")
+
+
+@app.command()
+def submit(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
+                                       help="The file to submit (CSV, XLSX or Parquet)."),
+           site: str = typer.Option(..., "--site", help="The submitting site's code."),
+           run: bool = typer.Option(True, help="Process it now and show the receipt (--no-run only drops it).")
+           ) -> None:
+    """Copy a file into a site's landing folder and show its receipt."""
+    from .intake.archive import sha256_of
+    from .intake.status import receipt_for
+
+    _known_site(site)
+    _export_paths()
+    folders = paths().ensure()
+    target = folders.landing / site / file.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    shutil.copyfile(file, partial)
+    partial.replace(target)
+    typer.echo(f"submitted {file.name} to {target.parent}")
+    if not run:
+        return
+    ran = _run_and_report()
+    receipt = receipt_for(folders.receipts, site, sha256_of(file))
+    if receipt is None:
+        _fail("no receipt was written for the file; see the run's log in the Dagster UI")
+    stem = receipt["submission_id"] + (".duplicate" if receipt["status"] == "duplicate" else "")
+    typer.echo((folders.receipts / site / f"{stem}.txt").read_text(encoding="utf-8"))
+    if receipt["status"] == "rejected":
+        raise typer.Exit(3)
+    if not ran:
+        raise typer.Exit(1)
+
+
 @app.command()
 def dev(port: int = typer.Option(3000, help="Port of the Dagster UI.")) -> None:
     """Start the Dagster UI and daemon on this project (sensors and schedules run)."""

@@ -159,3 +159,25 @@ def test_a_resubmission_replaces_its_period_and_keeps_every_version(folders, reg
     assert current == [(second.submission_id,)]
     assert query(folders, "select submission_id, count(*) from raw.cases group by 1 order by 2 desc") == [
         (first.submission_id, 5), (second.submission_id, 4)]
+
+
+def test_a_parquet_file_loads_with_its_typed_columns_read_as_text(folders, registry):
+    import pandas as pd
+
+    rows = pd.DataFrame([clean_row(registry, "S04", i) for i in range(1, 4)])
+    rows["albumin"] = [3.5, None, 4.25]
+    path = folders.landing / "S04" / "S04_2025Q1.parquet"
+    path.parent.mkdir(parents=True)
+    rows.to_parquet(path)
+    receipt = receive(folders, registry, path, "S04")
+    assert receipt.status == "accepted", receipt.reason
+    assert query(folders, "select list(albumin order by row_number) from raw.cases") == [([3.5, None, 4.25],)]
+
+
+def test_an_unknown_file_type_is_rejected_with_what_to_send(folders, registry):
+    path = folders.landing / "S01" / "cases.docx"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"PK\x03\x04 not a table")
+    receipt = receive(folders, registry, path, "S01")
+    assert receipt.status == "rejected" and "send CSV, XLSX or Parquet" in receipt.reason
+    assert list(folders.archive.rglob("*.docx")), "even a rejected file is archived"
