@@ -66,6 +66,7 @@ class Variable(_Strict):
     min: float | None = None
     max: float | None = None
     codes: dict[str, str] | None = None
+    ordered: bool = False        # the code list is in clinical order (ASA class, wound class)
     aliases: tuple[str, ...] = ()
 
     @field_validator("name")
@@ -86,6 +87,8 @@ class Variable(_Strict):
             raise ValueError(f"{self.name}: type code needs a code list (codes)")
         if self.codes and self.type != "code":
             raise ValueError(f"{self.name}: only type code may have codes")
+        if self.ordered and self.type != "code":
+            raise ValueError(f"{self.name}: only a code list can be ordered")
         if (self.min is not None or self.max is not None) and self.type not in ("integer", "number"):
             raise ValueError(f"{self.name}: min/max apply to integer and number variables only")
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -166,6 +169,9 @@ class Policy(_Strict):
     reliability_acceptable: float = 0.4
     reliability_high: float = 0.7
     min_sites_passing: int = 3
+    min_c_statistic: float = 0.65          # a risk model below this blocks publication
+    calibration_slope_range: tuple[float, float] = (0.8, 1.2)
+    min_model_events: int = 20             # fewer events: the measure is not risk-adjusted
     max_file_bytes: int = 200 * 1024 * 1024
 
 
