@@ -5,6 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from .defs.intake.assets import registry_definition, site_submissions
+from .defs.models.assets import risk_models
+from .defs.models.checks import risk_models_meet_quality_floors
 from .defs.intake.sensors import landing_sensor
 from .defs.jobs import cycle_job, publication_job
 from .defs.publish.assets import site_feedback
@@ -12,13 +14,14 @@ from .defs.publish.schedules import publication_schedule
 from .defs.quality.assets import data_quality
 from .defs.quality.checks import enough_sites_pass_quality
 from .defs.resources import CqiResource
-from .defs.warehouse.dbt_assets import dbt_resource, warehouse_models
+from .defs.warehouse.dbt_assets import dbt_resource, mart_models, warehouse_models
 from .registry import load_registry
 from .settings import registry_dir
 
 defs = dg.Definitions(
-    assets=[registry_definition, site_submissions, data_quality, warehouse_models, site_feedback],
-    asset_checks=[enough_sites_pass_quality],
+    assets=[registry_definition, site_submissions, data_quality, warehouse_models, risk_models, mart_models,
+            site_feedback],
+    asset_checks=[enough_sites_pass_quality, risk_models_meet_quality_floors],
     jobs=[cycle_job, publication_job],
     sensors=[landing_sensor],
     schedules=[publication_schedule(load_registry(registry_dir()).calendar.publication_cron)],

@@ -19,7 +19,7 @@ COLUMNS = ["period", "measure_id", "site", "is_you", "quality_status", "cases", 
 def write_site_feedback(con: duckdb.DuckDBPyConnection, registry: Registry, folder: Path) -> list[Path]:
     results = con.execute(
         "select site_id, blinded_code, period, measure_id, quality_status, cases, observed, observed_rate "
-        "from marts.mart_site_outcomes order by period, measure_id, blinded_code").df()
+        "from marts.mart_site_results order by period, measure_id, blinded_code").df()
     threshold = registry.policy.small_cell_threshold
     written = []
     for site in registry.sites:

@@ -172,6 +172,9 @@ class Policy(_Strict):
     min_c_statistic: float = 0.65          # a risk model below this blocks publication
     calibration_slope_range: tuple[float, float] = (0.8, 1.2)
     min_model_events: int = 20             # fewer events: the measure is not risk-adjusted
+    funnel_overdispersion: Literal["none", "multiplicative", "additive"] = "additive"
+    funnel_trim: Literal["winsorise", "truncate"] = "winsorise"
+    funnel_trim_fraction: float = 0.1
     max_file_bytes: int = 200 * 1024 * 1024
 
 

@@ -1,6 +1,7 @@
 -- One row per case and measure: is the case in the measure's denominator,
 -- why not (the first exclusion that applies), and is it an event. The
 -- expressions come from the registry's measures, not from this file.
+-- depends_on: {{ source('registry', 'measures') }}
 {%- set measures = registry_measures() %}
 
 with cases as (

@@ -7,10 +7,10 @@ from ...publish.feedback import write_site_feedback
 from dagster_dbt import get_asset_key_for_model
 
 from ..resources import CqiResource
-from ..warehouse.dbt_assets import warehouse_models
+from ..warehouse.dbt_assets import mart_models
 
 
-@dg.asset(group_name="publish", deps=[get_asset_key_for_model([warehouse_models], "mart_site_outcomes")], pool="duckdb_writer")
+@dg.asset(group_name="publish", deps=[get_asset_key_for_model([mart_models], "mart_site_results")], pool="duckdb_writer")
 def site_feedback(context: dg.AssetExecutionContext, cqi: CqiResource) -> dg.MaterializeResult:
     """Each site's results beside blinded peers, small counts suppressed, one folder per period."""
     with cqi.warehouse(read_only=True) as con:

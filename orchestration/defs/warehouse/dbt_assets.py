@@ -40,8 +40,18 @@ def dbt_resource() -> DbtCliResource:
     return DbtCliResource(project_dir=dbt_project(), dbt_executable=DBT_EXECUTABLE)
 
 
-@dbt_assets(manifest=dbt_project().manifest_path, project=dbt_project(),
+AFTER_RISK_MODELS = "tag:after_risk_models"
+
+
+@dbt_assets(manifest=dbt_project().manifest_path, project=dbt_project(), exclude=AFTER_RISK_MODELS,
             dagster_dbt_translator=CqiDbtTranslator(), pool="duckdb_writer")
 def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    """Build and test the staging, intermediate and mart models."""
+    """Build and test staging and the intermediate models the risk models are fitted on."""
+    yield from dbt.cli(["build"], context=context).stream()
+
+
+@dbt_assets(manifest=dbt_project().manifest_path, project=dbt_project(), select=AFTER_RISK_MODELS,
+            dagster_dbt_translator=CqiDbtTranslator(), pool="duckdb_writer")
+def mart_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    """Score cases with the stored coefficients and build and test the marts."""
     yield from dbt.cli(["build"], context=context).stream()

@@ -1,0 +1,18 @@
+"""Site results per measure and period (see orchestration/riskmodels/results.py).
+
+A dbt Python model so that the statistics (exact intervals, empirical-Bayes
+shrinkage, overdispersed funnel limits) come from the one statistics library
+the analysts use too, while the table stays in dbt's lineage and tests.
+"""
+
+from orchestration.registry import load_registry
+from orchestration.riskmodels.results import site_results
+from orchestration.settings import registry_dir
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    site_periods = dbt.ref("int_site_period_outcomes").df()
+    measures = dbt.ref("stg_registry__measures").df()[["measure_id", "label", "direction"]]
+    results, _ = site_results(site_periods, measures, load_registry(registry_dir()).policy)
+    return results
