@@ -75,7 +75,7 @@ def test_observed_events_in_the_mart_match_the_truth_for_clean_site_periods(pipe
     defects = pd.read_csv(source / "truth" / "defects.csv")
     problems = pd.read_csv(source / "truth" / "file_problems.csv")
     touched = set(zip(defects.site_id, defects.period)) | set(zip(problems.site_id, problems.period))
-    mart = warehouse_query(folders, "select * from marts.mart_site_outcomes where is_included")
+    mart = warehouse_query(folders, "select * from marts.mart_site_results where is_included")
     checked = 0
     for row in mart.itertuples():
         if (row.site_id, row.period) in touched:
@@ -128,3 +128,33 @@ def test_dagster_definitions_validate():
     result = subprocess.run([str(dagster), "definitions", "validate", "-m", "orchestration.definitions"],
                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_sql_scoring_in_the_warehouse_equals_scoring_from_the_stored_coefficients(pipeline):
+    from orchestration.stats import score
+
+    registry, folders, source, outcome = pipeline
+    with duckdb.connect(str(folders.warehouse), read_only=True) as con:
+        versions = con.execute("select measure_id, model_version from models.model_versions where is_current").fetchall()
+        assert len(versions) == len(registry.measures)
+        for measure_id, version in versions:
+            coefficients = con.execute("select * from models.coefficients where model_version = ?", [version]).df()
+            scored = con.execute(
+                "select r.expected_probability, c.* from marts.fct_case_risk r "
+                "join staging.stg_registry__cases c using (site_id, case_id) where r.measure_id = ?",
+                [measure_id]).df()
+            assert len(scored) > 1000
+            independent = score(scored, coefficients).to_numpy()
+            assert abs(independent - scored["expected_probability"].to_numpy()).max() < 1e-9, measure_id
+
+
+def test_site_results_expected_counts_add_up_to_the_case_probabilities(pipeline):
+    registry, folders, source, outcome = pipeline
+    mart = warehouse_query(folders, "select site_id, period, measure_id, expected, observed from marts.mart_site_results "
+                                    "where is_included")
+    cases = warehouse_query(folders, "select site_id, period, measure_id, sum(expected_probability) as expected, "
+                                     "count(*) filter (where is_event) as observed from marts.fct_case_risk group by all")
+    merged = mart.merge(cases, on=["site_id", "period", "measure_id"], suffixes=("", "_cases"))
+    assert len(merged) == len(mart) > 0
+    assert (merged["expected"] - merged["expected_cases"]).abs().max() < 1e-9
+    assert (merged["observed"] == merged["observed_cases"]).all()
