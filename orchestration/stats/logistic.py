@@ -310,9 +310,15 @@ def _bool_value(v) -> float:
 
 
 def _values(series: pd.Series, kind: str) -> np.ndarray:
-    """Numeric view of a numeric or boolean column, NaN for missing."""
+    """Numeric view of a numeric or boolean column, NaN for missing.
+
+    Booleans are converted per distinct value (``pd.factorize``), not per
+    row: a million cases have only a handful of distinct spellings.
+    """
     if kind == "boolean":
-        return np.array([_bool_value(v) for v in series.astype(object)], dtype=float)
+        codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
+        mapped = np.array([_bool_value(v) for v in uniques] + [np.nan], dtype=float)
+        return mapped[codes]
     return pd.to_numeric(series, errors="raise").to_numpy(dtype=float, na_value=np.nan)
 
 
@@ -330,7 +336,10 @@ def _level_key(v) -> str:
 
 
 def _level_keys(series: pd.Series) -> np.ndarray:
-    return np.array([_level_key(v) for v in series.astype(object)], dtype=object)
+    """Level keys of a column, computed per distinct value (``pd.factorize``)."""
+    codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
+    mapped = np.array([_level_key(v) for v in uniques] + [MISSING_LEVEL], dtype=object)
+    return mapped[codes]
 
 
 # --------------------------------------------------------------------------
@@ -408,10 +417,10 @@ class Encoding:
                     columns[v.variable + MISSING_SUFFIX] = miss.astype(float)
             else:
                 keys = _level_keys(df[v.variable])
-                unseen = sorted({k for k in keys if k not in v.level_map})
+                unseen = sorted(set(pd.unique(keys)) - set(v.level_map))
                 if unseen and unknown == "error":
                     raise ValueError(f"{v.variable}: levels not seen in training: {unseen}")
-                groups = np.array([v.level_map.get(k, v.reference) for k in keys], dtype=object)
+                groups = pd.Series(keys, dtype=object).map(v.level_map).fillna(v.reference).to_numpy(dtype=object)
                 for g in v.groups:
                     columns[f"{v.variable}[{g}]"] = (groups == g).astype(float)
         return pd.DataFrame(columns, index=df.index)
@@ -677,10 +686,10 @@ def linear_predictor(df: pd.DataFrame, coefficients: pd.DataFrame, *, unknown: s
             for key in json.loads(row.levels):
                 mapping[key] = float(row.estimate)
         keys = _level_keys(df[variable])
-        unseen = sorted({k for k in keys if k not in mapping})
+        unseen = sorted(set(pd.unique(keys)) - set(mapping))
         if unseen and unknown == "error":
             raise ValueError(f"{variable}: levels not in the stored model: {unseen}")
-        eta = eta + np.array([mapping.get(k, 0.0) for k in keys], dtype=float)
+        eta = eta + pd.Series(keys, dtype=object).map(mapping).fillna(0.0).to_numpy(dtype=float)
     return pd.Series(eta, index=df.index, name="eta")
 
 
