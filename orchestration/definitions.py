@@ -9,7 +9,12 @@ from .defs.models.assets import risk_models
 from .defs.models.checks import risk_models_meet_quality_floors
 from .defs.intake.sensors import landing_sensor
 from .defs.jobs import cycle_job, publication_job
-from .defs.publish.assets import site_feedback
+from .defs.publish.assets import publication
+from .defs.publish.checks import (
+    no_direct_identifier_published,
+    no_small_count_published,
+    packages_reveal_no_other_site,
+)
 from .defs.publish.schedules import publication_schedule
 from .defs.quality.assets import data_quality
 from .defs.quality.checks import enough_sites_pass_quality
@@ -20,8 +25,9 @@ from .settings import registry_dir
 
 defs = dg.Definitions(
     assets=[registry_definition, site_submissions, data_quality, warehouse_models, risk_models, mart_models,
-            site_feedback],
-    asset_checks=[enough_sites_pass_quality, risk_models_meet_quality_floors],
+            publication],
+    asset_checks=[enough_sites_pass_quality, risk_models_meet_quality_floors, packages_reveal_no_other_site,
+                  no_direct_identifier_published, no_small_count_published],
     jobs=[cycle_job, publication_job],
     sensors=[landing_sensor],
     schedules=[publication_schedule(load_registry(registry_dir()).calendar.publication_cron)],

@@ -88,20 +88,44 @@ def test_observed_events_in_the_mart_match_the_truth_for_clean_site_periods(pipe
     assert checked >= 10
 
 
-def test_each_site_gets_feedback_naming_only_itself(pipeline):
+def test_each_active_site_gets_a_package_naming_only_itself(pipeline):
     registry, folders, source, outcome = pipeline
-    files = list(folders.publish.rglob("feedback.csv"))
-    assert files
+    release = folders.publish / "latest"
+    packages = sorted(p for p in (release / "sites").iterdir())
+    submitting = {p.parent.name for p in (source / "landing").rglob("*") if p.is_file()}
+    assert {p.name for p in packages} <= submitting and len(packages) >= len(submitting) - 1
     names = {s.site_id: s.display_name for s in registry.sites}
-    for path in files:
-        site_id = path.parent.name
-        text = path.read_text()
-        for other, name in names.items():
-            if other != site_id:
-                assert other not in text and name not in text, f"{path} reveals {other}"
-        counts = pd.read_csv(path, dtype=str)
-        numeric = pd.to_numeric(counts["observed"], errors="coerce")
-        assert not ((numeric >= 1) & (numeric <= registry.policy.small_cell_threshold)).any()
+    for package in packages:
+        assert {p.name for p in package.iterdir()} == {
+            "report.html", "my_results.csv", "comparison.csv", "my_cases_with_events.csv", "data_quality.csv",
+            "package.xlsx"}
+        for path in package.glob("*.csv"):
+            text = path.read_text()
+            for other, name in names.items():
+                if other != package.name:
+                    assert other not in text and name not in text, f"{path} reveals {other}"
+            table = pd.read_csv(path, dtype=str)
+            for column in ("cases", "observed"):
+                if column in table:
+                    numeric = pd.to_numeric(table[column], errors="coerce")
+                    assert not ((numeric >= 1) & (numeric <= registry.policy.small_cell_threshold)).any()
+
+
+def test_the_manifest_lists_submissions_models_and_a_checksum_for_every_file(pipeline):
+    import hashlib
+    import json
+
+    registry, folders, source, outcome = pipeline
+    release = (folders.publish / "latest").resolve()
+    manifest = json.loads((release / "manifest.json").read_text())
+    assert manifest["registry"]["version"] == registry.version
+    assert {m["measure_id"] for m in manifest["models"]} == {m.id for m in registry.measures}
+    assert manifest["submissions"] and all(len(s["file_checksum"]) == 64 for s in manifest["submissions"])
+    published = {str(p.relative_to(release)) for p in release.rglob("*")
+                 if p.is_file() and p.name != "manifest.json" and "inputs" not in p.parts}
+    assert set(manifest["files"]) == published
+    for name, checksum in manifest["files"].items():
+        assert hashlib.sha256((release / name).read_bytes()).hexdigest() == checksum
 
 
 def test_no_direct_identifier_reaches_any_warehouse_table(pipeline):
