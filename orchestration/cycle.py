@@ -54,3 +54,19 @@ def run_cycle(instance=None) -> CycleOutcome:
         job = defs.resolve_job_def(PUBLICATION_JOB_NAME)
         result = job.execute_in_process(instance=instance, raise_on_error=False, tags={"cqi/trigger": "cli"})
     return _outcome(result, keys)
+
+
+def run_publication(period: str | None = None, instance=None) -> CycleOutcome:
+    """Run the publication job (quality, marts, packages) for ``period`` (default: the latest)."""
+    import dagster as dg
+
+    from .definitions import defs
+    from .defs.jobs import PUBLICATION_JOB_NAME
+
+    if instance is None:
+        prepare_dagster_home()
+        instance = dg.DagsterInstance.get()
+    run_config = {"ops": {"publication": {"config": {"period": period}}}} if period else None
+    result = defs.resolve_job_def(PUBLICATION_JOB_NAME).execute_in_process(
+        instance=instance, raise_on_error=False, run_config=run_config, tags={"cqi/trigger": "cli"})
+    return _outcome(result, [])

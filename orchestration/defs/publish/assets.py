@@ -50,7 +50,7 @@ def publication(context: dg.AssetExecutionContext, config: PublishConfig, cqi: C
         raise dg.Failure("publication withheld: privacy checks failed", metadata={"problems": "\n".join(problems[:50])})
     inputs.save(staged / INPUTS)
     write_manifest(staged, {
-        "period": period, "run_id": context.run_id, "registry": {"id": registry.id, "version": registry.version,
+        "period": period, "run_id": context.run_id, "stamp": stamp, "registry": {"id": registry.id, "version": registry.version,
                                                                  "dictionary_sha256": dictionary_checksum(registry)},
         "code_version": code_version(PROJECT_ROOT),
         "models": inputs.models[["measure_id", "model_version"]].to_dict("records"),
