@@ -60,9 +60,12 @@ def _submit_folder(source: Path, landing: Path) -> int:
 
 
 def run_and_report() -> bool:
-    from ..cycle import run_cycle
+    from ..cycle import RunInProgress, run_cycle
 
-    outcome = run_cycle()
+    try:
+        outcome = run_cycle()
+    except RunInProgress as exc:
+        fail(str(exc), 4)
     if outcome.success:
         typer.secho(f"run {outcome.run_id} succeeded", fg=typer.colors.GREEN)
     else:

@@ -35,9 +35,12 @@ def publish(period: Optional[str] = typer.Option(None, help="Period to publish, 
             fail(f"{release_dir} does not reproduce:\n  " + "\n  ".join(problems[:20]), 1)
         typer.secho(f"{release_dir} reproduces byte for byte from its manifest's inputs", fg=typer.colors.GREEN)
         return
-    from ..cycle import run_publication
+    from ..cycle import RunInProgress, run_publication
 
-    outcome = run_publication(period)
+    try:
+        outcome = run_publication(period)
+    except RunInProgress as exc:
+        fail(str(exc), 4)
     if not outcome.success:
         fail(f"run {outcome.run_id}: nothing was published (failed steps {outcome.failed_steps}, "
              f"failed checks {outcome.failed_checks}); the previous publication is untouched", 1)

@@ -5,6 +5,16 @@ cell that cannot be cast becomes NULL in the typed row and a cell finding
 (rule ``conformance.type``) on that row, never an error. Direct identifiers
 are replaced here, before anything is stored: a keyed HMAC-SHA256 computed in
 SQL, or an age in whole years at a reference date.
+
+Numbers are written with a decimal point and no thousands separators. A
+decimal comma ("3,5") is accepted only in a semicolon-delimited file, the
+form European spreadsheets save (``decimal_comma``); anywhere else a comma in
+a number is a finding whose message says to use a decimal point, since
+"1,234" could be either. NaN and infinity are never stored: they are
+findings. Dates are ISO (YYYY-MM-DD, or YYYY/MM/DD, with or without a time);
+15/03/2025 is a finding because day-month and month-day cannot be told apart,
+and so is an Excel day number that lost its date format, and an impossible
+date such as 2025-02-30.
 """
 
 from __future__ import annotations
@@ -27,14 +37,49 @@ def _words(words: tuple[str, ...]) -> str:
     return ", ".join(_quote(w) for w in words)
 
 
+MAX_FINDING_VALUE = 200   # characters of a cell quoted in a finding
+NOT_FINITE = ("nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity")
+
+
+# Blanks trimmed from every cell: a cell of only spaces, tabs, line breaks or
+# no-break spaces is empty. trim(x, chars) is four times slower than the
+# first/last character test that guards it, and runs on every cell.
+BLANK_CODES = "9, 10, 13, 32, 160"
+BLANKS = "' \t\n\r\u00a0'"
+
+
+def trimmed(column: str) -> str:
+    return (f"(case when ascii({column}) in ({BLANK_CODES}) or ascii(right({column}, 1)) in ({BLANK_CODES}) "
+            f"then trim({column}, {BLANKS}) else {column} end)")
+
+
+def clean_text_sql(columns: dict[str, str], table: str) -> str:
+    """The mapped text columns with blanks trimmed and empty cells NULL, computed once per cell.
+
+    The casts below read this table: each refers to its cell several times,
+    and the typed projection runs without the optimizer (no common
+    subexpressions), so trimming there would repeat for every reference.
+    """
+    cells = ", ".join(f"nullif({trimmed(c)}, '') as {c}" for c in sorted(set(columns.values())))
+    return f"select row_number{', ' if cells else ''}{cells} from {table}"
+
+
 def source_expression(column: str | None) -> str:
-    return f"nullif(trim({column}), '')" if column else "cast(null as varchar)"
+    """A cell of the clean text table (``clean_text_sql``): trimmed, NULL when empty."""
+    return column if column else "cast(null as varchar)"
 
 
-def cast_expression(variable: Variable, src: str) -> str:
+def decimal_point(src: str) -> str:
+    """``src`` with a decimal comma (``3,5``, no other comma or point) written as a point."""
+    return f"(case when regexp_full_match({src}, '[+-]?[0-9]+,[0-9]+') then replace({src}, ',', '.') else {src} end)"
+
+
+def cast_expression(variable: Variable, src: str, decimal_comma: bool = False) -> str:
     """The typed value of ``src``, or NULL when it cannot be cast."""
     if variable.type in ("string", "code"):
         return src
+    if decimal_comma and variable.type in ("number", "integer"):
+        src = decimal_point(src)
     if variable.type == "number":
         return f"(case when isfinite(try_cast({src} as double)) then try_cast({src} as double) end)"
     if variable.type == "integer":
@@ -68,12 +113,13 @@ def period_expression(date_sql: str, period_length: str) -> str:
     return f"strftime({date_sql}, '%YM%m')"
 
 
-def typed_columns(registry: Registry, columns: dict[str, str], secret: bytes) -> dict[str, str]:
+def typed_columns(registry: Registry, columns: dict[str, str], secret: bytes,
+                  decimal_comma: bool = False) -> dict[str, str]:
     """Warehouse column name -> SQL over the text table (``columns``: variable -> c<i>)."""
     typed: dict[str, str] = {}
     for variable in registry.variables:
         src = source_expression(columns.get(variable.name))
-        value = cast_expression(variable, src)
+        value = cast_expression(variable, src, decimal_comma)
         pseudo = variable.pseudonymise
         if pseudo is None:
             typed[variable.name] = value
@@ -86,19 +132,41 @@ def typed_columns(registry: Registry, columns: dict[str, str], secret: bytes) ->
     return typed
 
 
-def cast_findings_sql(registry: Registry, columns: dict[str, str], table: str) -> str:
-    """One row per cell that has text but no typed value."""
+def problem_expression(variable: Variable, src: str) -> str:
+    """Why ``src`` could not be cast, in the words an abstractor can act on."""
+    plain = _quote(f"is not {TYPE_WORDS[variable.type]}")
+    if variable.type in ("number", "integer"):
+        whole = (f"when isfinite(try_cast({src} as double)) then 'is not a whole number' "
+                 if variable.type == "integer" else "")
+        return (f"(case when lower({src}) in ({_words(NOT_FINITE)}) or isinf(try_cast({src} as double)) "
+                f"or isnan(try_cast({src} as double)) "
+                "then 'is not a finite number: NaN and infinity are not values (leave the cell empty when unknown)' "
+                f"when {src} like '%,%' then 'is not a number: write numbers with a decimal point and without "
+                "thousands separators (1234.5, not 1,234.5 or 1234,5)' "
+                f"{whole}else {plain} end)")
+    if variable.type == "date":
+        return (f"(case when regexp_full_match({src}, '[0-9]{{4}}[-/][0-9]{{1,2}}[-/][0-9]{{1,2}}') "
+                "then 'is not a real calendar date (check the day and month)' "
+                f"when regexp_full_match({src}, '[0-9]{{1,2}}[-/.][0-9]{{1,2}}[-/.][0-9]{{2,4}}') "
+                "then 'is not a date in the form YYYY-MM-DD: day-month and month-day orders cannot be told apart' "
+                f"when regexp_full_match({src}, '[0-9]{{5}}([.][0-9]+)?') "
+                "then 'looks like an Excel day number, not a date: format the column as a date or write YYYY-MM-DD' "
+                f"else {plain} end)")
+    return plain
+
+
+def cast_findings_sql(registry: Registry, columns: dict[str, str], table: str, decimal_comma: bool = False) -> str:
+    """One row per cell that has text but no typed value (its text shortened to MAX_FINDING_VALUE)."""
     parts = []
     for variable in registry.variables:
         column = columns.get(variable.name)
         if column is None or variable.type in ("string", "code"):
             continue
         src = source_expression(column)
-        message = f"is not {TYPE_WORDS[variable.type]}"
         parts.append(
-            f"select row_number, {_quote(variable.name)} as field, {src} as value, "
-            f"{_quote(message)} as problem from {table} "
-            f"where {src} is not null and {cast_expression(variable, src)} is null"
+            f"select row_number, {_quote(variable.name)} as field, left({src}, {MAX_FINDING_VALUE}) as value, "
+            f"{problem_expression(variable, src)} as problem from {table} "
+            f"where {src} is not null and {cast_expression(variable, src, decimal_comma)} is null"
         )
     return " union all ".join(parts) if parts else \
         "select cast(null as bigint) as row_number, '' as field, '' as value, '' as problem where false"

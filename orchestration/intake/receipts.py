@@ -2,6 +2,13 @@
 
 The JSON receipt is the complete record; the text receipt says the same in
 the words an abstractor reads: what arrived, what was loaded, what to fix.
+
+Everything a site chose (its file name, its headers, its cell values) appears
+in the text receipt quoted and escaped (``repr``), so a name with a line
+break cannot forge a line of the receipt and a cell such as ``=cmd|'/c calc'!A1``
+reads as the harmless text it is. Receipts are JSON and plain text, never a
+spreadsheet; the CSV and XLSX the project writes neutralise such cells with
+``orchestration.publish.safe_cells``.
 """
 
 from __future__ import annotations
@@ -38,13 +45,14 @@ class Receipt:
     unknown_columns: list[str] = field(default_factory=list)
     missing_optional_columns: list[str] = field(default_factory=list)
     problems: list[dict] = field(default_factory=list)   # row_number, field, value, problem
+    notes: list[str] = field(default_factory=list)        # about the file as a whole (sheets, formulas, ...)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
 
     def to_text(self) -> str:
         lines = [
-            f"Receipt for {self.original_name} from site {self.site_id}",
+            f"Receipt for {_shown(self.original_name)} from site {self.site_id}",
             f"Submission {self.submission_id}, received {self.received_at} UTC",
             f"SHA-256 {self.file_checksum} ({self.size_bytes} bytes)",
             "",
@@ -61,11 +69,14 @@ class Receipt:
         if self.periods:
             lines.append(f"Periods: {', '.join(self.periods)}")
         if self.unknown_columns:
-            lines.append(f"Columns not in the data dictionary (ignored): {', '.join(self.unknown_columns)}")
+            lines.append("Columns not in the data dictionary (ignored): "
+                         + ", ".join(_shown(c) for c in self.unknown_columns))
+        for note in self.notes:
+            lines.append(f"Note: {note}")
         if self.problems:
             lines += ["", "Problems (row is the data row, counting from 1 below the header):"]
             for problem in self.problems:
-                value = "" if problem.get("value") is None else f" (value {problem['value']!r})"
+                value = "" if problem.get("value") is None else f" (value {_shown(problem['value'])})"
                 lines.append(f"  row {problem['row_number']}, {problem['field']}: {problem['problem']}{value}")
         return "\n".join(lines) + "\n"
 
@@ -76,5 +87,11 @@ class Receipt:
         stem = f"{self.submission_id}" if self.status != "duplicate" else f"{self.submission_id}.duplicate"
         json_path = target / f"{stem}.json"
         json_path.write_text(self.to_json(), encoding="utf-8")
-        (target / f"{stem}.txt").write_text(self.to_text(), encoding="utf-8")
+        (target / f"{stem}.txt").write_text(self.to_text(), encoding="utf-8", errors="backslashreplace")
         return json_path
+
+
+def _shown(text: object, limit: int = 200) -> str:
+    """Site-chosen text, quoted and escaped for a line of the text receipt."""
+    text = str(text)
+    return repr(text[:limit]) + (f" (… {len(text)} characters)" if len(text) > limit else "")

@@ -1,8 +1,13 @@
-"""Running the rules over the current rows and grading each site-period.
+"""Running the checks over the current rows and grading each site-period.
 
 Findings are recomputed from scratch on every run over the *current* version
 of each site-period (the latest accepted submission covering it), so a
-corrected resubmission makes its old findings disappear.
+corrected resubmission makes its old findings disappear; the query lifecycle
+(``lifecycle.py``) turns that disappearance into a resolution.
+
+This SQL path is the production path (a million rows in seconds). The Great
+Expectations suites in ``expectations/`` are generated from the same rules
+and a test proves both give the same failures (``gx_validate.py``).
 """
 
 from __future__ import annotations
@@ -10,13 +15,16 @@ from __future__ import annotations
 import duckdb
 
 from ..registry import Registry
+from .queries import MESSAGE_SQL, QUERY_ID_SQL
 from .rules import Rule, rules_for
+from .site_checks import FINDING_COLUMNS, build_site_period_submissions, site_checks_for, site_findings_sql
 
 FINDINGS_DDL = """
-create or replace table quality.findings (
+create or replace temp table staged_findings (
     site_id varchar, period varchar, case_id varchar, submission_id varchar, row_number bigint,
     field varchar, rule_id varchar, rule_version integer, category varchar, severity varchar,
-    observed varchar, expected varchar, definition varchar
+    observed varchar, expected varchar, definition varchar, label varchar, problem varchar,
+    level varchar, affects_grade boolean
 )
 """
 
@@ -31,77 +39,117 @@ def _q(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _rule_select(rule: Rule) -> str:
+def _observed(rule: Rule, registry: Registry) -> str:
+    """A direct identifier's value never enters a quality table (its pseudonym or age does)."""
+    return f'cast("{rule.column}" as varchar)'
+
+
+def _rule_select(rule: Rule, registry: Registry) -> str:
     return (
         f"select site_id, period, case_id, submission_id, row_number, {_q(rule.field)}, {_q(rule.rule_id)}, "
-        f"{rule.version}, {_q(rule.category)}, {_q(rule.severity)}, cast(\"{rule.column}\" as varchar), "
-        f"{_q(rule.expected)}, {_q(rule.definition)} from current_rows where {rule.fails_when}"
+        f"{rule.version}, {_q(rule.category)}, {_q(rule.severity)}, {_observed(rule, registry)}, "
+        f"{_q(rule.expected)}, {_q(rule.definition)}, {_q(rule.label)}, {_q(rule.problem_text())}, 'row', true "
+        f"from current_rows where {rule.fails_when}"
     )
+
+
+def _dictionary_frame(registry: Registry) -> tuple[list, list, list, list]:
+    names = [v.name for v in registry.variables]
+    return (names, [v.definition for v in registry.variables], [v.label for v in registry.variables],
+            [v.direct_identifier for v in registry.variables])
 
 
 def compute_findings(con: duckdb.DuckDBPyConnection, registry: Registry) -> int:
     """Replace ``quality.findings`` and ``quality.site_period_status``; return the finding count."""
-    definitions = {v.name: v.definition for v in registry.variables}
-    con.execute(f"create or replace temp view current_rows as {CURRENT_ROWS}")
+    con.execute("create schema if not exists quality")
+    con.execute(f"create or replace temp table current_rows as {CURRENT_ROWS}")
+    build_site_period_submissions(con, registry)
     con.execute(FINDINGS_DDL)
     for rule in rules_for(registry):
-        con.execute(f"insert into quality.findings {_rule_select(rule)}")
+        con.execute(f"insert into staged_findings ({FINDING_COLUMNS}) {_rule_select(rule, registry)}")
+    names, definitions, labels, identifying = _dictionary_frame(registry)
     con.execute(
-        "insert into quality.findings "
+        f"insert into staged_findings ({FINDING_COLUMNS}) "
         "select c.site_id, c.period, c.case_id, f.submission_id, f.row_number, f.field, "
-        "'conformance.type.' || f.field, 1, 'conformance', 'blocking', f.value, f.problem, d.definition "
+        "'conformance.type.' || f.field, 1, 'conformance', 'blocking', "
+        "case when d.identifying then '(withheld: identifier)' else f.value end, "
+        "'a value of the declared type', d.definition, d.label, "
+        "'the value ''{value}'' ' || f.problem, 'row', true "
         "from intake.cell_findings f "
         "join current_rows c on c.submission_id = f.submission_id and c.row_number = f.row_number "
-        "join (select unnest(?) as field, unnest(?) as definition) d on d.field = f.field",
-        [list(definitions), list(definitions.values())])
+        "join (select unnest(?) as field, unnest(?) as definition, unnest(?) as label, unnest(?) as identifying) d "
+        "on d.field = f.field",
+        [names, definitions, labels, identifying])
+    identifier = registry.variable("case_id")
     con.execute(
-        "insert into quality.findings "
+        f"insert into staged_findings ({FINDING_COLUMNS}) "
         "select site_id, period, case_id, submission_id, row_number, 'case_id', 'plausibility.duplicate_case', 1, "
-        "'plausibility', 'blocking', case_id, 'each case number once per site', ? from ("
-        "  select *, count(*) over (partition by site_id, case_id) as copies from current_rows"
-        ") where copies > 1",
-        [definitions["case_id"]])
-    _grade(con, registry)
+        "'plausibility', 'blocking', case_id, 'each case number once per site', ?, ?, "
+        "'the case number ''{value}'' appears ' || copies || ' times in the site''s current data', 'row', true "
+        "from (select *, count(*) over (partition by site_id, case_id) as copies from current_rows) "
+        "where copies > 1",
+        [identifier.definition, identifier.label])
+    for statement in site_findings_sql(registry, site_checks_for(registry)):
+        con.execute(statement.replace("insert into quality.findings", "insert into staged_findings"))
+    con.execute(f"create or replace table quality.findings as "
+                f"select *, {QUERY_ID_SQL} as query_id, {MESSAGE_SQL} as message from staged_findings")
+    grade(con, registry)
     return con.execute("select count(*) from quality.findings").fetchone()[0]
 
 
-def _grade(con: duckdb.DuckDBPyConnection, registry: Registry) -> None:
-    """Grade each site-period, OHDSI-DQD style: a check fails when the share of
-    rows failing it exceeds its threshold. Red: a blocking check failed.
-    Yellow: a warning check failed or required fields are incomplete. Green:
-    neither. Every failing row is a query whatever the grade."""
+def _has_overrides(con: duckdb.DuckDBPyConnection) -> bool:
+    return con.execute("select count(*) from information_schema.tables "
+                       "where table_schema = 'quality' and table_name = 'overrides'").fetchone()[0] > 0
+
+
+def grade(con: duckdb.DuckDBPyConnection, registry: Registry) -> None:
+    """Grade each site-period, OHDSI-DQD style: a row check fails when the share
+    of rows failing it exceeds its threshold; a site-period check that raised
+    a finding has failed. Red: a blocking check failed. Yellow: a warning
+    check failed or required fields are incomplete. Green: neither. A finding
+    the coordinating centre overrode (for that value) counts for nothing.
+    Every failing row is a query whatever the grade."""
     thresholds = {r.rule_id: r.threshold for r in rules_for(registry)}
     required = [v.warehouse_name for v in registry.variables if v.required]
     filled = " + ".join(f'(count("{c}"))' for c in required)
+    overridden = ("exists (select 1 from quality.overrides o where o.query_id = f.query_id "
+                  "and o.observed = coalesce(f.observed, ''))" if _has_overrides(con) else "false")
     con.execute(f"""
         create or replace table quality.site_period_status as
         with volume as (
             select site_id, period, count(*) as cases,
                    ({filled}) / ({len(required)} * count(*)) as completeness
             from current_rows group by all
+        ), counted as (
+            select f.*, {overridden} as is_overridden from quality.findings f
         ), per_check as (
-            select f.site_id, f.period, f.rule_id, any_value(f.severity) as severity,
-                   count(distinct f.row_number || '/' || f.submission_id) as failing_rows
-            from quality.findings f group by all
+            select site_id, period, rule_id, any_value(severity) as severity, any_value(level) as level,
+                   count(distinct row_number || '/' || submission_id) as failing_rows, count(*) as findings
+            from counted where not is_overridden and affects_grade group by all
         ), failed_checks as (
-            select p.site_id, p.period, p.severity, p.failing_rows,
-                   p.failing_rows > coalesce(t.threshold, {registry.policy.rule_failure_threshold}) * v.cases as check_failed
+            select p.site_id, p.period, p.severity, p.findings,
+                   case when p.level = 'site_period' then true
+                        else p.failing_rows > coalesce(t.threshold, {registry.policy.rule_failure_threshold}) * v.cases
+                   end as check_failed
             from per_check p join volume v using (site_id, period)
             left join (select unnest(?) as rule_id, unnest(?) as threshold) t using (rule_id)
         ), blocking as (
-            select site_id, period, sum(failing_rows) as blocking_findings,
+            select site_id, period, sum(findings) as blocking_findings,
                    count(*) filter (where check_failed) as blocking_checks_failed
             from failed_checks where severity = 'blocking' group by all
         ), warnings as (
-            select site_id, period, sum(failing_rows) as warning_findings,
+            select site_id, period, sum(findings) as warning_findings,
                    count(*) filter (where check_failed) as warning_checks_failed
             from failed_checks where severity = 'warning' group by all
+        ), overrides as (
+            select site_id, period, count(*) as overridden_findings from counted where is_overridden group by all
         )
         select v.site_id, v.period, v.cases, round(v.completeness, 6) as completeness,
                coalesce(b.blocking_findings, 0) as blocking_findings,
                coalesce(b.blocking_checks_failed, 0) as blocking_checks_failed,
                coalesce(w.warning_findings, 0) as warning_findings,
                coalesce(w.warning_checks_failed, 0) as warning_checks_failed,
+               coalesce(o.overridden_findings, 0) as overridden_findings,
                case when coalesce(b.blocking_checks_failed, 0) > 0 then 'red'
                     when coalesce(w.warning_checks_failed, 0) > 0
                          or v.completeness < {registry.policy.completeness_threshold} then 'yellow'
@@ -109,5 +157,6 @@ def _grade(con: duckdb.DuckDBPyConnection, registry: Registry) -> None:
         from volume v
         left join blocking b using (site_id, period)
         left join warnings w using (site_id, period)
+        left join overrides o using (site_id, period)
         order by site_id, period
     """, [list(thresholds), list(thresholds.values())])

@@ -176,6 +176,13 @@ class Policy(_Strict):
     funnel_trim: Literal["winsorise", "truncate"] = "winsorise"
     funnel_trim_fraction: float = 0.1
     max_file_bytes: int = 200 * 1024 * 1024
+    # Intake limits: a hostile or broken file is refused before it can use
+    # unbounded memory or time (see orchestration/intake/read.py).
+    max_columns: int = 1000                # a file with more columns is refused
+    max_line_bytes: int = 1024 * 1024      # the longest CSV row (and so the longest cell) accepted
+    max_rows: int = 2_000_000              # rows per file
+    max_unzipped_bytes: int = 1024 * 1024 * 1024   # an XLSX's declared uncompressed size
+    max_zip_ratio: int = 100               # an XLSX member (over 1 MiB) compressed more than this is a zip bomb
 
 
 class PeriodSpan(_Strict):

@@ -48,7 +48,12 @@ def site_submissions(context: dg.AssetExecutionContext, cqi: CqiResource):
     with cqi.warehouse() as con:
         for key in context.partition_keys:
             reception = read_manifest(folders.receptions, key)
-            receipt = receive_reception(con, registry, folders, reception, cqi.secret)
+            try:
+                receipt = receive_reception(con, registry, folders, reception, cqi.secret)
+            except (OSError, ValueError) as exc:  # a file refused or gone: the other sites go on
+                context.log.error(f"{reception.site_id}/{reception.original_name}: not received: {exc}")
+                statuses["not_received"] = statuses.get("not_received", 0) + 1
+                continue
             statuses[receipt.status] = statuses.get(receipt.status, 0) + 1
             context.log.info(f"{reception.site_id}/{reception.original_name}: {receipt.status}"
                              + (f" ({receipt.reason})" if receipt.reason else ""))
