@@ -14,11 +14,24 @@ import pandas as pd
 
 from .safe_cells import neutralise_frame
 
+DECIMALS = 6   # published precision: also hides last-digit noise of parallel sums and optimisers
+
+
+def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    """Floats to DECIMALS places (in mixed columns too), so reruns give the same bytes."""
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_float_dtype(out[column].dtype):
+            out[column] = out[column].round(DECIMALS)
+        elif out[column].dtype == object:
+            out[column] = out[column].map(lambda v: round(v, DECIMALS) if isinstance(v, float) else v)
+    return out
+
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    neutralise_frame(frame).to_csv(partial, index=False, lineterminator="\n")
+    neutralise_frame(_rounded(frame)).to_csv(partial, index=False, lineterminator="\n")
     partial.replace(path)
     return path
 
@@ -31,7 +44,7 @@ def write_xlsx(sheets: dict[str, pd.DataFrame], path: Path) -> Path:
                         engine_kwargs={"options": {"strings_to_formulas": False, "strings_to_urls": False}}) as writer:
         writer.book.set_properties({"created": pd.Timestamp("2000-01-01").to_pydatetime()})
         for name, frame in sheets.items():
-            neutralise_frame(frame).to_excel(writer, sheet_name=name[:31], index=False)
+            neutralise_frame(_rounded(frame)).to_excel(writer, sheet_name=name[:31], index=False)
     partial.replace(path)
     return path
 

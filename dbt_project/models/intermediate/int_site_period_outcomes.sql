@@ -30,8 +30,10 @@ expected as (
         site_id,
         period,
         measure_id,
-        sum(expected_probability) as expected,
-        sum(expected_probability * (1 - expected_probability)) as variance
+        -- rounded: parallel sums differ in their last bits from run to run, and
+        -- the site results must be the same numbers every time
+        round(sum(expected_probability), 9) as expected,
+        round(sum(expected_probability * (1 - expected_probability)), 9) as variance
     from risk
     group by site_id, period, measure_id
 )
