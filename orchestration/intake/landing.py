@@ -86,9 +86,3 @@ def refused_entries(landing: Path, site_ids: list[str]) -> list[RefusedEntry]:
     """Entries of site folders that are never taken (links, folders, devices), with why."""
     return [RefusedEntry(site_id, path.name, refusal)
             for site_id, path, _, refusal in _entries(landing, site_ids) if refusal]
-
-
-def unknown_site_folders(landing: Path, site_ids: list[str]) -> list[str]:
-    if not landing.is_dir():
-        return []
-    return sorted(p.name for p in landing.iterdir() if p.is_dir() and p.name not in site_ids)

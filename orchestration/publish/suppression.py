@@ -19,7 +19,6 @@ recovered by subtracting the others from a total.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 SUPPRESSED = "suppressed"
@@ -67,8 +66,3 @@ def suppress_results(results: pd.DataFrame, threshold: int) -> pd.DataFrame:
         out.loc[hide_change, "oe_change"] = SUPPRESSED
     return out
 
-
-def published_counts(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """Every numeric value of ``columns`` as published (for checks: none may be in 1..t)."""
-    values = [pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float) for c in columns if c in frame]
-    return np.concatenate(values) if values else np.array([])

@@ -49,7 +49,7 @@ def test_a_scheduled_run_publishes_nothing_when_too_few_sites_pass(data_dir):
               for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
     assert checks["enough_sites_pass_quality"] is False
     materialised = {tuple(e.asset_key.path) for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
-    assert ("site_feedback",) not in materialised
+    assert ("publication",) not in materialised
     assert not [p for p in data_dir.publish.rglob("*") if p.is_file()], "nothing may be published"
     with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
         grades = dict(con.execute("select site_id, status from quality.site_period_status").fetchall())
