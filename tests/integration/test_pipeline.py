@@ -221,3 +221,31 @@ def test_a_publication_killed_midway_leaves_the_previous_release_intact(pipeline
     assert finished.returncode == 0, finished.stderr[-2000:]
     rebuilt = (data / "publish" / "latest").resolve()
     assert file_checksums(rebuilt) == file_checksums(previous)   # converges to the uninterrupted result
+
+
+def test_cqi_sql_answers_from_the_analyst_copy_and_refuses_writes(pipeline):
+    registry, folders, source, outcome = pipeline
+    cqi = str(Path(sys.executable).parent / "cqi")
+    env = {**os.environ, "CQI_DATA_DIR": str(folders.data_dir)}
+    answer = subprocess.run([cqi, "sql", "select count(distinct measure_id) as measures from marts.mart_site_results"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert answer.returncode == 0 and answer.stdout.split()[-1] == str(len(registry.measures)), answer.stderr
+    for statement in ("drop table marts.mart_site_results", "select 1; delete from marts.fct_case_risk",
+                      "insert into marts.mart_site_results select * from marts.mart_site_results"):
+        refused = subprocess.run([cqi, "sql", statement], env=env, capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 2 and "read-only" in refused.stderr, statement
+
+
+def test_a_new_analyst_copy_does_not_disturb_a_reader_of_the_previous_one(pipeline):
+    from orchestration.publish.analyst_copy import publish_analyst_copy
+
+    registry, folders, source, outcome = pipeline
+    before = (folders.analyst / "latest").resolve()
+    with duckdb.connect(str(before / "analyst.duckdb"), read_only=True) as reader:
+        rows = reader.execute("select count(*) from marts.mart_site_results").fetchone()[0]
+        after = publish_analyst_copy(folders.warehouse, folders.analyst, "test-refresh")
+        assert (folders.analyst / "latest").resolve() == after != before
+        assert reader.execute("select count(*) from marts.mart_site_results").fetchone()[0] == rows
+    with duckdb.connect(str(after / "analyst.duckdb"), read_only=True) as fresh:
+        assert fresh.execute("select count(*) from marts.mart_site_results").fetchone()[0] == rows
+    assert pd.read_parquet(after / "mart_site_results.parquet").shape[0] == rows

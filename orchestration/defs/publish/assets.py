@@ -3,6 +3,7 @@
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
+from ...publish.analyst_copy import publish_analyst_copy
 from ...publish.inputs import latest_period, read_inputs
 from ...publish.packages import build_publication
 from ...publish.privacy import cross_site_leaks, identifier_leaks, small_count_leaks
@@ -57,6 +58,7 @@ def publication(context: dg.AssetExecutionContext, config: PublishConfig, cqi: C
         "submissions": inputs.submissions.to_dict("records"),
     })
     target = release(folders.publish, staged, period, context.run_id[:8])
+    publish_analyst_copy(folders.warehouse, folders.analyst, context.run_id[:8])
     return dg.MaterializeResult(metadata={
         "period": period, "files": len(written), "site_packages": int((target / "sites").exists()
                                                                       and len(list((target / "sites").iterdir()))),
