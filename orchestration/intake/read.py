@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import re
 import tempfile
 import zipfile
@@ -301,14 +302,32 @@ def _short_last_row(scan: _Scan, delimiter: str, width: int) -> int:
     return len(next(csv.reader([text], delimiter=delimiter), []))
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, workdir: Path, limits: Limits) -> TextTable:
+@dataclass(frozen=True)
+class CsvPlan:
+    """A CSV inspected and judged readable: what DuckDB needs to read it, and what it found."""
+
+    path: Path               # the file DuckDB reads: the original, or a UTF-8 copy
+    headers: list[str]
+    delimiter: str
+    encoding: str
+    scan: _Scan
+    notes: tuple[str, ...] = ()
+
+
+def plan_csv(path: Path, limits: Limits, workdir: Path | None) -> CsvPlan | None:
+    """Inspect a CSV before any parser sees it; raises ``UnreadableFile`` with the reason.
+
+    Without a ``workdir`` a file that needs a transcoded copy (not UTF-8)
+    returns None: it is read on its own (``read_text_table``).
+    """
     head = _head(path)
     other = _other_format(head)
     if other and not head.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise UnreadableFile(f"the file is named {path.suffix or '(no suffix)'} but is {other[0]}: {other[1]}")
     encoding = detect_encoding(path)
-    notes: list[str] = []
     if encoding not in ("utf-8", "utf-8-sig"):
+        if workdir is None:
+            return None
         path = _utf8_copy(path, encoding, workdir)
     scan = _scan(path, tail_bytes=min(limits.max_line_bytes, 1 << 20), max_line=limits.max_line_bytes)
     _check_text(scan, limits)
@@ -322,29 +341,64 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, workdir: P
     if len(headers) > limits.max_columns:
         raise UnreadableFile(f"the header has {len(headers)} columns, over the limit of {limits.max_columns}: "
                              "send the registry's columns only")
+    return CsvPlan(path, headers, delimiter, encoding, scan)
+
+
+def csv_text_table(plan: CsvPlan, table: str, rows: int, limits: Limits) -> TextTable:
+    """The ``TextTable`` of a CSV read into ``table`` with ``rows`` data rows (limits checked here)."""
+    if rows > limits.max_rows:
+        raise UnreadableFile(f"the file has {rows} rows, over the limit of {limits.max_rows}: split it by period")
+    notes = list(plan.notes)
+    truncated, fields = None, len(plan.headers)
+    if rows and not plan.scan.ends_with_newline:
+        fields = _short_last_row(plan.scan, plan.delimiter, len(plan.headers))
+        if fields < len(plan.headers):
+            truncated = rows
+            notes.append(f"the file does not end with a line break and its last row has {fields} of "
+                         f"{len(plan.headers)} fields: it seems cut off, so that row was not loaded")
+    return TextTable(table, plan.headers, rows, plan.encoding, plan.delimiter, "csv", tuple(notes), truncated,
+                     fields)
+
+
+def read_csv_group(con: duckdb.DuckDBPyConnection, plans: list[CsvPlan], table: str, limits: Limits) -> dict[str, tuple[int, int]]:
+    """Read several CSVs of one dialect and width into ``table`` with one scan.
+
+    ``table`` holds ``filename``, ``ordinal`` (the row's position in the
+    whole scan, which keeps the files' order and their rows' order) and the
+    text columns. Returns, per file name, (first ordinal, data rows): the
+    file's row number is ``ordinal - first + 1``. Raises ``duckdb.Error`` if
+    any file cannot be parsed; its reason is found by reading files alone.
+    """
+    width = len(plans[0].headers)
+    names = {f"c{i}": "VARCHAR" for i in range(width)}
+    con.execute(
+        f"create or replace temp table {table} as "
+        "select filename, row_number() over () as ordinal, * exclude (filename) from read_csv(?, header=false, "
+        "skip=1, delim=?, quote='\"', escape='\"', null_padding=true, parallel=false, auto_detect=false, "
+        "max_line_size=?, columns=?, filename=true)",
+        [[str(p.path) for p in plans], plans[0].delimiter, limits.max_line_bytes, names],
+    )
+    return {name: (first, rows) for name, first, rows in con.execute(
+        f"select filename, min(ordinal), count(*) from {table} group by 1").fetchall()}
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, workdir: Path, limits: Limits) -> TextTable:
+    plan = plan_csv(path, limits, workdir)
+    path, notes = plan.path, []
     try:
-        _csv_into(con, path, table, delimiter, len(headers), limits)
+        _csv_into(con, path, table, plan.delimiter, len(plan.headers), limits)
     except duckdb.Error as exc:
-        if not scan.has_cr or "invalid state" not in str(exc):
-            raise UnreadableFile(_duckdb_reason(str(exc), limits, len(headers))) from exc
+        if not plan.scan.has_cr or "invalid state" not in str(exc):
+            raise UnreadableFile(_duckdb_reason(str(exc), limits, len(plan.headers))) from exc
         # Mixed line endings (\r\n, \n, \r): read a copy with one kind.
         path = _utf8_copy(path, "utf-8-sig", workdir, universal_newlines=True)
         try:
-            _csv_into(con, path, table, delimiter, len(headers), limits)
+            _csv_into(con, path, table, plan.delimiter, len(plan.headers), limits)
         except duckdb.Error as again:
-            raise UnreadableFile(_duckdb_reason(str(again), limits, len(headers))) from again
+            raise UnreadableFile(_duckdb_reason(str(again), limits, len(plan.headers))) from again
         notes.append("the file mixes line endings (\\r\\n, \\n, \\r); they were read as one kind")
     rows = con.execute(f"select count(*) from {table}").fetchone()[0]
-    if rows > limits.max_rows:
-        raise UnreadableFile(f"the file has {rows} rows, over the limit of {limits.max_rows}: split it by period")
-    truncated, fields = None, len(headers)
-    if rows and not scan.ends_with_newline:
-        fields = _short_last_row(scan, delimiter, len(headers))
-        if fields < len(headers):
-            truncated = rows
-            notes.append(f"the file does not end with a line break and its last row has {fields} of "
-                         f"{len(headers)} fields: it seems cut off, so that row was not loaded")
-    return TextTable(table, headers, rows, encoding, delimiter, "csv", tuple(notes), truncated, fields)
+    return csv_text_table(dataclasses.replace(plan, notes=tuple(notes)), table, rows, limits)
 
 
 # --- XLSX ---------------------------------------------------------------------

@@ -18,10 +18,10 @@ Names a site chose are never used as paths as they stand (``safe_name``).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -29,14 +29,16 @@ import duckdb
 from ..registry import Registry
 from ..settings import Paths
 from .archive import ArchivedFile, RefusedFile, archive_file, find_archived, safe_name, sha256_of
-from .cast import MAX_FINDING_VALUE, cast_findings_sql, clean_text_sql, period_expression, typed_columns
+from .batch import Batch, StagedFile, insert_rows
 from .headers import map_headers
-from .read import Limits, UnreadableFile, quoted, read_text_table
+from .read import (CsvPlan, Limits, TextTable, UnreadableFile, csv_text_table, plan_csv, quoted, read_csv_group,
+                   read_text_table)
 from .receipts import Receipt
 from .receptions import Reception
 
+BATCH_BYTES = 256 << 20   # bytes of files per batch (about a million cases): bounds memory at any scale
+CSV_SUFFIXES = (".csv", ".txt", ".tsv", "")
 PERIOD_IN_NAME = re.compile(r"(\d{4}(?:Q[1-4]|M(?:0[1-9]|1[0-2])))")
-MAX_LISTED_PROBLEMS = 10_000
 SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 log = logging.getLogger(__name__)
@@ -75,15 +77,17 @@ def _new_receipt(archived: ArchivedFile, status: str) -> Receipt:
     )
 
 
-def _load(con, registry: Registry, archived: ArchivedFile, receipt: Receipt, secret: bytes) -> None:
-    """Read, check and stage the file's rows in temp table ``incoming_typed``."""
+def _check_size(registry: Registry, archived: ArchivedFile) -> None:
     if archived.size_bytes > registry.policy.max_file_bytes:
         raise Rejection(f"the file is {archived.size_bytes} bytes, over the limit of "
                         f"{registry.policy.max_file_bytes} bytes; split it by period")
-    try:
-        text = read_text_table(con, archived.path, limits=Limits.of(registry.policy))
-    except UnreadableFile as exc:
-        raise Rejection(str(exc)) from exc
+
+
+def _judge(registry: Registry, text: TextTable, receipt: Receipt) -> dict[str, str]:
+    """Fill the receipt from the file's text table and accept the file as a whole, or raise ``Rejection``.
+
+    Returns where each variable is in the text table (variable -> c<i>).
+    """
     receipt.file_format, receipt.encoding, receipt.delimiter = text.file_format, text.encoding, text.delimiter
     receipt.rows_received = text.rows
     receipt.notes = list(text.notes)
@@ -100,96 +104,114 @@ def _load(con, registry: Registry, archived: ArchivedFile, receipt: Receipt, sec
         raise Rejection(f"required columns are missing: {', '.join(headers.missing_required)}")
     if text.rows == 0:
         raise Rejection("the file has a header but no data rows")
-    columns = {variable: f"c{text.headers.index(header)}" for header, variable in headers.mapping.items()}
-    # Pure projections: DuckDB's optimizer gains nothing here but spends seconds
-    # (tens of seconds on 53 guarded CASE expressions) before running them.
-    con.execute("pragma disable_optimizer")
-    try:
-        con.execute(f"create or replace temp table incoming_clean as {clean_text_sql(columns, text.table)}")
-    finally:
-        con.execute("pragma enable_optimizer")
-    text = dataclasses.replace(text, table="incoming_clean")
+    return {variable: f"c{text.headers.index(header)}" for header, variable in headers.mapping.items()}
 
-    site_column = columns["site_id"]
-    others = con.execute(
-        f"select distinct left({site_column}, 40) from {text.table} "
-        f"where {site_column} is not null and {site_column} <> ? order by 1 limit 5",
-        [archived.site_id]).fetchall()
-    if others:
-        named = ", ".join(r[0] if SITE_ID.match(r[0]) else quoted(r[0]) for r in others)
-        raise Rejection(f"rows name another site ({named}); a file sent from site {archived.site_id}'s "
-                        f"folder may only hold that site's cases")
 
-    decimal_comma = text.delimiter == ";"
-    typed = typed_columns(registry, columns, secret, decimal_comma)
+def _staged(index: int, archived: ArchivedFile, receipt: Receipt, text: TextTable) -> StagedFile:
     declared = PERIOD_IN_NAME.search(archived.original_name)
-    op_period = period_expression("operation_date", registry.calendar.period_length)
-    fallback = f"'{declared.group(1)}'" if declared else "null"
-    selects = ", ".join(f'{sql} as "{name}"' for name, sql in typed.items())
-    # A pure projection: DuckDB's optimizer gains nothing here but spends
-    # about half a second per file on the wide CASE expressions.
-    con.execute("pragma disable_optimizer")
+    return StagedFile(index=index, archived=archived, receipt=receipt,
+                      declared_period=declared.group(1) if declared else None,
+                      decimal_comma=text.delimiter == ";", width=len(text.headers),
+                      truncated_row=text.truncated_row,
+                      truncated_fields=text.truncated_fields if text.truncated_row else None)
+
+
+def _prepare(con, registry: Registry, archived: ArchivedFile, receipt: Receipt, index: int,
+             batch: Batch) -> None:
+    """Read the file on its own, judge it and add its rows to ``batch``; raises ``Rejection``."""
+    _check_size(registry, archived)
     try:
-        con.execute(
-            f"create or replace temp table incoming_typed as "
-            f"select *, coalesce({op_period}, {fallback}) as period from "
-            f"(select row_number, {selects} from {text.table})")
-    finally:
-        con.execute("pragma enable_optimizer")
-    cut_off = text.truncated_row or -1
-    con.execute(
-        f"create or replace temp table incoming_findings as "
-        f"select * from ({cast_findings_sql(registry, columns, text.table, decimal_comma)}) "
-        f"where row_number <> {cut_off} "
-        f"union all select row_number, 'case_id', null, 'is missing: a row without a case number cannot be loaded' "
-        f"from incoming_typed where case_id is null "
-        f"union all select row_number, 'operation_date', null, 'gives no reporting period: the row cannot be loaded' "
-        f"from incoming_typed where case_id is not null and period is null "
-        f"union all select row_number, '(row)', left(case_id, {MAX_FINDING_VALUE}), "
-        f"'has {text.truncated_fields} of {len(text.headers)} fields and the file ends there: it was cut off, "
-        f"so the row was not loaded; send the complete file' from incoming_typed where row_number = {cut_off}")
-    if text.truncated_row:
-        # Not loaded: its missing fields are an artefact of the cut, not the case.
-        con.execute("update incoming_typed set case_id = null where row_number = ?", [text.truncated_row])
+        text = read_text_table(con, archived.path, limits=Limits.of(registry.policy))
+    except UnreadableFile as exc:
+        raise Rejection(str(exc)) from exc
+    batch.add(_staged(index, archived, receipt, text), text.table, _judge(registry, text, receipt))
 
 
-def _commit(con, registry: Registry, archived: ArchivedFile, receipt: Receipt) -> None:
-    """Insert the staged rows, findings and ledger entry in one transaction."""
-    column_list = ", ".join(f'"{c.name}"' for c in registry.warehouse_columns)
-    loadable = "case_id is not null and period is not null"
-    receipt.rows_loaded = con.execute(f"select count(*) from incoming_typed where {loadable}").fetchone()[0]
-    receipt.rows_rejected = receipt.rows_received - receipt.rows_loaded
-    receipt.periods = [r[0] for r in con.execute(
-        f"select distinct period from incoming_typed where {loadable} order by 1").fetchall()]
-    problems = con.execute(
-        "select row_number, field, value, problem from incoming_findings order by row_number, field").fetchall()
-    receipt.problems = [dict(row_number=r[0], field=r[1], value=r[2], problem=r[3])
-                        for r in problems[:MAX_LISTED_PROBLEMS]]
-    receipt.status = "accepted_with_findings" if problems else "accepted"
-    con.execute("begin transaction")
+def _plan(registry: Registry, archived: ArchivedFile) -> CsvPlan | None:
+    """A plain UTF-8 CSV is inspected now and read later with others like it; None: read it alone."""
+    _check_size(registry, archived)
+    if archived.path.suffix.lower() not in CSV_SUFFIXES:
+        return None
     try:
-        con.execute(
-            f"insert into raw.cases ({column_list}, submission_id, file_checksum, row_number, period) "
-            f"select {column_list}, ?, ?, row_number, period from incoming_typed where {loadable}",
-            [receipt.submission_id, archived.checksum])
-        con.execute("insert into intake.cell_findings select ?, row_number, field, value, problem "
-                    "from incoming_findings", [receipt.submission_id])
-        _record(con, receipt)
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+        return plan_csv(archived.path, Limits.of(registry.policy), workdir=None)
+    except UnreadableFile as exc:
+        raise Rejection(str(exc)) from exc
 
 
-def _record(con, receipt: Receipt) -> None:
-    con.execute(
-        "insert into intake.submissions values (?, nextval('intake.submission_sequence'), ?, ?, ?, ?, ?, ?, ?, "
-        "?, ?, ?, ?, ?)",
-        [receipt.submission_id, receipt.site_id, receipt.original_name, receipt.file_checksum,
-         receipt.size_bytes, receipt.received_at, receipt.status, receipt.reason, receipt.rows_received,
-         receipt.rows_loaded, receipt.rows_rejected, receipt.periods, None])
-    con.execute("insert into intake.receptions values (?, ?, ?, 'processed')",
-                [receipt.submission_id, receipt.original_name, receipt.received_at])
+@dataclass
+class _Deferred:
+    index: int
+    archived: ArchivedFile
+    receipt: Receipt
+    plan: CsvPlan
+
+
+def _read_deferred(con, registry: Registry, batch: Batch, deferred: list[_Deferred]) -> None:
+    """Read the deferred CSVs, one DuckDB scan per dialect and header, and add them to the batch.
+
+    If a scan fails, some file in it cannot be parsed: its files are read
+    one at a time, which finds the file and the precise reason.
+    """
+    limits = Limits.of(registry.policy)
+    groups: dict[tuple, list[_Deferred]] = {}
+    for item in deferred:
+        groups.setdefault((item.plan.delimiter, tuple(item.plan.headers)), []).append(item)
+    for items in groups.values():
+        try:
+            found = read_csv_group(con, [item.plan for item in items], "group_text", limits)
+        except duckdb.Error:
+            for item in items:
+                _guarded(item.receipt, lambda item=item: _prepare(con, registry, item.archived, item.receipt,
+                                                                 item.index, batch))
+            continue
+        accepted: list[tuple[StagedFile, int]] = []
+        columns: dict[str, str] = {}
+        for item in items:
+            first, rows = found.get(str(item.plan.path), (0, 0))
+
+            def judge(item=item, rows=rows):
+                try:
+                    text = csv_text_table(item.plan, "group_text", rows, limits)
+                except UnreadableFile as exc:
+                    raise Rejection(str(exc)) from exc
+                return _staged(item.index, item.archived, item.receipt, text), _judge(registry, text, item.receipt)
+
+            judged = _guarded(item.receipt, judge)
+            if judged:
+                accepted.append((judged[0], first))
+                columns = judged[1]
+        if accepted:
+            batch.add_group(accepted, "group_text", columns)
+        con.execute("drop table if exists group_text")
+
+
+def _record(con, receipts: list[tuple[Receipt, Path]]) -> None:
+    """Ledger rows for the receipts, in order: a later sequence supersedes (one writer, in a transaction)."""
+    processed = [(r, path) for r, path in receipts if r.status != "duplicate"]
+    insert_rows(con, "ledger_rows", {
+        "position": "integer", "submission_id": "varchar", "site_id": "varchar", "original_name": "varchar",
+        "file_checksum": "varchar", "size_bytes": "bigint", "received_at": "timestamp", "status": "varchar",
+        "reason": "varchar", "rows_received": "bigint", "rows_loaded": "bigint", "rows_rejected": "bigint",
+        "periods": "varchar[]", "receipt_path": "varchar"},
+        [[i, r.submission_id, r.site_id, r.original_name, r.file_checksum, r.size_bytes, r.received_at, r.status,
+          r.reason, r.rows_received, r.rows_loaded, r.rows_rejected, r.periods, str(path)]
+         for i, (r, path) in enumerate(processed)])
+    con.execute("insert into intake.submissions select submission_id, "
+                "(select coalesce(max(sequence), 0) from intake.submissions) + position + 1, site_id, original_name, "
+                "file_checksum, size_bytes, received_at, status, reason, rows_received, rows_loaded, rows_rejected, "
+                "periods, receipt_path from ledger_rows")
+    insert_rows(con, "reception_rows", {"submission_id": "varchar", "original_name": "varchar",
+                                        "received_at": "timestamp", "outcome": "varchar"},
+                [[r.submission_id, r.original_name, r.received_at,
+                  "duplicate" if r.status == "duplicate" else "processed"] for r, _ in receipts])
+    con.execute("insert into intake.receptions select * from reception_rows")
+    con.execute("drop table ledger_rows")
+    con.execute("drop table reception_rows")
+
+
+def _reject(receipt: Receipt, reason: str) -> None:
+    receipt.status, receipt.reason = "rejected", reason
+    receipt.rows_loaded, receipt.rows_rejected, receipt.problems = 0, receipt.rows_received, []
 
 
 def _quarantine(archived: ArchivedFile, receipt: Receipt, paths: Paths) -> None:
@@ -210,9 +232,8 @@ def receive_file(con: duckdb.DuckDBPyConnection, registry: Registry, paths: Path
     return load_archived(con, registry, paths, archive_file(source, site_id, paths.archive), secret)
 
 
-def receive_reception(con: duckdb.DuckDBPyConnection, registry: Registry, paths: Paths,
-                      reception: Reception, secret: bytes) -> Receipt:
-    """Archive the reception's landing file (unless an earlier attempt did), remove it, load it."""
+def archive_reception(paths: Paths, reception: Reception) -> ArchivedFile:
+    """Archive the reception's landing file (unless an earlier attempt did) and remove it from landing."""
     _checked_site(reception.site_id)
     source = Path(reception.landing_path)
     if source.is_symlink():
@@ -221,43 +242,129 @@ def receive_reception(con: duckdb.DuckDBPyConnection, registry: Registry, paths:
     if source.is_file() and sha256_of(source) == reception.checksum:
         archived = archive_file(source, reception.site_id, paths.archive, reception.original_name)
         source.unlink(missing_ok=True)
-    else:
-        archived = find_archived(paths.archive, reception)
-        if archived is None:
-            raise FileNotFoundError(
-                f"{reception.original_name} from {reception.site_id} left the landing folder before it was "
-                f"archived (checksum {reception.checksum}); ask the site to send it again")
-    return load_archived(con, registry, paths, archived, secret)
+        return archived
+    archived = find_archived(paths.archive, reception)
+    if archived is None:
+        raise FileNotFoundError(
+            f"{reception.original_name} from {reception.site_id} left the landing folder before it was "
+            f"archived (checksum {reception.checksum}); ask the site to send it again")
+    return archived
+
+
+def receive_reception(con: duckdb.DuckDBPyConnection, registry: Registry, paths: Paths,
+                      reception: Reception, secret: bytes) -> Receipt:
+    """Archive the reception's landing file, then load it."""
+    return load_archived(con, registry, paths, archive_reception(paths, reception), secret)
 
 
 def load_archived(con: duckdb.DuckDBPyConnection, registry: Registry, paths: Paths, archived: ArchivedFile,
                   secret: bytes) -> Receipt:
-    """Load an archived file (or record it as a duplicate); always return a receipt."""
-    receipt = _new_receipt(archived, "accepted")
-    if _already_received(con, receipt.submission_id):
-        receipt.status = "duplicate"
-        receipt.reason = "the same bytes were received before from this site"
-        con.execute("insert into intake.receptions values (?, ?, ?, 'duplicate')",
-                    [receipt.submission_id, receipt.original_name, receipt.received_at])
+    """Load one archived file (or record it as a duplicate); always return a receipt."""
+    return load_archived_files(con, registry, paths, [archived], secret)[0]
+
+
+def load_archived_files(con: duckdb.DuckDBPyConnection, registry: Registry, paths: Paths,
+                        archived_files: list[ArchivedFile], secret: bytes,
+                        max_bytes: int = BATCH_BYTES) -> list[Receipt]:
+    """Load archived files in the order given, in batches of about ``max_bytes``; a receipt for each.
+
+    Each batch is one SQL pass and one transaction (``batch.py``). A file
+    received twice (before, or earlier in the same call) is a duplicate.
+    """
+    receipts: list[Receipt] = []
+    pending: list[tuple[ArchivedFile, Receipt]] = []
+    deferred: list[_Deferred] = []
+    batch = Batch(con, registry, secret)
+    seen: set[str] = set()
+    size = 0
+    for archived in archived_files:
+        receipt = _new_receipt(archived, "accepted")
+        index = len(pending)
+        if receipt.submission_id in seen or _already_received(con, receipt.submission_id):
+            receipt.status = "duplicate"
+            receipt.reason = "the same bytes were received before from this site"
+        else:
+            seen.add(receipt.submission_id)
+            plan = _guarded(receipt, lambda: _plan(registry, archived))
+            if plan is not None and all(item.archived.path != archived.path for item in deferred):
+                deferred.append(_Deferred(index, archived, receipt, plan))
+            elif receipt.status != "rejected":
+                _guarded(receipt, lambda: _prepare(con, registry, archived, receipt, index, batch))
+        pending.append((archived, receipt))
+        size += archived.size_bytes
+        if size >= max_bytes:
+            _read_deferred(con, registry, batch, deferred)
+            receipts += _flush(con, registry, paths, pending, batch, secret)
+            pending, deferred, batch, size = [], [], Batch(con, registry, secret), 0
+    if pending:
+        _read_deferred(con, registry, batch, deferred)
+        receipts += _flush(con, registry, paths, pending, batch, secret)
     else:
+        batch.drop()
+    return receipts
+
+
+def _guarded(receipt: Receipt, step):
+    """Run a step of receiving one file; what the file holds never raises: it rejects the file.
+
+    Returns the step's result, or None when the file was rejected.
+    """
+    try:
         try:
-            try:
-                _load(con, registry, archived, receipt, secret)
-            except Rejection:
-                raise
-            except Exception as exc:  # a file must never stop the intake of the others
-                log.exception("intake of %s from %s failed", receipt.original_name, receipt.site_id)
-                raise Rejection(f"the file could not be processed ({type(exc).__name__}); the coordinating "
-                                "centre has been told and will contact the site") from exc
-            _commit(con, registry, archived, receipt)
-        except Rejection as exc:
-            receipt.status, receipt.reason = "rejected", str(exc)
-            receipt.rows_loaded = 0
-            receipt.rows_rejected = receipt.rows_received
-            _record(con, receipt)
+            return step()
+        except Rejection:
+            raise
+        except Exception as exc:  # a file must never stop the intake of the others
+            log.exception("intake of %s from %s failed", receipt.original_name, receipt.site_id)
+            raise Rejection(f"the file could not be processed ({type(exc).__name__}); the coordinating "
+                            "centre has been told and will contact the site") from exc
+    except Rejection as exc:
+        _reject(receipt, str(exc))
+        return None
+
+
+def _flush(con, registry: Registry, paths: Paths, pending: list[tuple[ArchivedFile, Receipt]], batch: Batch,
+           secret: bytes) -> list[Receipt]:
+    """Stage the batch, write receipts, and commit every pending submission in one transaction."""
+    if batch.files:
+        staged_files = list(batch.files)
+        try:
+            for staged, names in batch.stage():
+                named = ", ".join(n if SITE_ID.match(n) else quoted(n) for n in names)
+                _reject(staged.receipt, f"rows name another site ({named}); a file sent from site "
+                                        f"{staged.archived.site_id}'s folder may only hold that site's cases")
+        except Exception as exc:
+            batch.drop()
+            if len(staged_files) == 1:
+                log.exception("intake of a batch of %d file(s) failed", len(pending))
+                for staged in (s for s in staged_files if s.receipt.status != "rejected"):
+                    _reject(staged.receipt, f"the file could not be processed ({type(exc).__name__}); the "
+                                            "coordinating centre has been told and will contact the site")
+                batch.files = []
+            else:  # find the file at fault: load them one at a time, in order
+                log.warning("a batch of %d files failed; loading them one at a time", len(pending))
+                receipts = []
+                for archived, receipt in pending:
+                    if receipt.status in ("duplicate", "rejected"):
+                        receipts += _flush(con, registry, paths, [(archived, receipt)], Batch(con, registry, secret),
+                                           secret)
+                    else:
+                        receipts += load_archived_files(con, registry, paths, [archived], secret)
+                return receipts
+    written = {receipt.submission_id + receipt.status: receipt.write(paths.receipts) for _, receipt in pending}
+    for archived, receipt in pending:
+        if receipt.status == "rejected":
             _quarantine(archived, receipt, paths)
-    receipt_path = receipt.write(paths.receipts)
-    if receipt.status != "duplicate":
-        con.execute("update intake.submissions set receipt_path = ? where submission_id = ?",
-                    [str(receipt_path), receipt.submission_id])
-    return receipt
+    column_list = ", ".join(f'"{c.name}"' for c in registry.warehouse_columns)
+    con.execute("begin transaction")
+    try:
+        if batch.files:
+            batch.insert(column_list)
+        _record(con, [(receipt, written[receipt.submission_id + receipt.status]) for _, receipt in pending])
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    finally:
+        batch.drop()
+    return [receipt for _, receipt in pending]

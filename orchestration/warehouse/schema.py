@@ -22,7 +22,6 @@ create schema if not exists intake;
 create schema if not exists raw;
 create schema if not exists quality;
 create schema if not exists registry;
-create sequence if not exists intake.submission_sequence;
 -- One row per distinct file content a site sent (same bytes, same submission).
 create table if not exists intake.submissions (
     submission_id varchar primary key,

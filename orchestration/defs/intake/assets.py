@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from ...intake.receive import receive_reception
+from ...intake.receive import archive_reception, load_archived_files
 from ...intake.receptions import read_manifest
 from ...warehouse.registry_tables import write_registry_tables
 from ..resources import CqiResource
@@ -42,20 +42,21 @@ def registry_definition(context: dg.AssetExecutionContext, cqi: CqiResource):
     pool="duckdb_writer",
 )
 def site_submissions(context: dg.AssetExecutionContext, cqi: CqiResource):
-    """Receive the run's receptions: archive each file, load it, write its receipt."""
+    """Receive the run's receptions: archive every file first, then load them together, with a receipt each."""
     registry, folders = cqi.registry, cqi.paths
     statuses: dict[str, int] = {}
+    archived = []
+    for key in context.partition_keys:
+        reception = read_manifest(folders.receptions, key)
+        try:
+            archived.append(archive_reception(folders, reception))
+        except (OSError, ValueError) as exc:  # a file refused or gone: the other sites go on
+            context.log.error(f"{reception.site_id}/{reception.original_name}: not received: {exc}")
+            statuses["not_received"] = statuses.get("not_received", 0) + 1
     with cqi.warehouse() as con:
-        for key in context.partition_keys:
-            reception = read_manifest(folders.receptions, key)
-            try:
-                receipt = receive_reception(con, registry, folders, reception, cqi.secret)
-            except (OSError, ValueError) as exc:  # a file refused or gone: the other sites go on
-                context.log.error(f"{reception.site_id}/{reception.original_name}: not received: {exc}")
-                statuses["not_received"] = statuses.get("not_received", 0) + 1
-                continue
+        for receipt in load_archived_files(con, registry, folders, archived, cqi.secret):
             statuses[receipt.status] = statuses.get(receipt.status, 0) + 1
-            context.log.info(f"{reception.site_id}/{reception.original_name}: {receipt.status}"
+            context.log.info(f"{receipt.site_id}/{receipt.original_name}: {receipt.status}"
                              + (f" ({receipt.reason})" if receipt.reason else ""))
         rows = con.execute("select count(*) from raw.cases").fetchone()[0]
         current = con.execute("select count(*) from intake.current_submission_periods").fetchone()[0]
