@@ -20,6 +20,7 @@ from .defs.quality.assets import data_quality
 from .defs.quality.checks import enough_sites_pass_quality
 from .defs.resources import CqiResource
 from .defs.warehouse.dbt_assets import dbt_resource, mart_models, warehouse_models
+from .defs.warehouse.unit_tests import UNIT_TEST_CHECKS
 from .registry import load_registry
 from .settings import registry_dir
 
@@ -27,7 +28,7 @@ defs = dg.Definitions(
     assets=[registry_definition, site_submissions, data_quality, warehouse_models, risk_models, mart_models,
             publication],
     asset_checks=[enough_sites_pass_quality, risk_models_meet_quality_floors, packages_reveal_no_other_site,
-                  no_direct_identifier_published, no_small_count_published],
+                  no_direct_identifier_published, no_small_count_published, *UNIT_TEST_CHECKS],
     jobs=[cycle_job, publication_job],
     sensors=[landing_sensor],
     schedules=[publication_schedule(load_registry(registry_dir()).calendar.publication_cron)],

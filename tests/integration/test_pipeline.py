@@ -249,3 +249,47 @@ def test_a_new_analyst_copy_does_not_disturb_a_reader_of_the_previous_one(pipeli
     with duckdb.connect(str(after / "analyst.duckdb"), read_only=True) as fresh:
         assert fresh.execute("select count(*) from marts.mart_site_results").fetchone()[0] == rows
     assert pd.read_parquet(after / "mart_site_results.parquet").shape[0] == rows
+
+
+def test_dbt_unit_tests_ran_in_the_cycle_as_passing_asset_checks_on_their_models(pipeline):
+    import dagster as dg
+
+    from orchestration.defs.warehouse.unit_tests import CHECK_PREFIX, unit_tests_by_model
+    from orchestration.instance import prepare_dagster_home
+
+    registry, folders, source, outcome = pipeline
+    expected = {(model, f"{CHECK_PREFIX}{test}") for model, tests in unit_tests_by_model().items() for test, _ in tests}
+    assert len(expected) >= 2
+    prepare_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        evaluations = [e.dagster_event.event_specific_data for e in instance.all_logs(
+            outcome.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)]
+    seen = {(e.asset_key.path[-1], e.check_name): e.passed for e in evaluations}
+    assert {key: seen.get(key) for key in expected} == {key: True for key in expected}
+
+
+def test_a_failing_dbt_unit_test_fails_its_blocking_check_with_dbt_s_diff(pipeline, tmp_path):
+    import dagster as dg
+    from dagster_dbt import DbtCliResource
+
+    from orchestration.defs.warehouse.dbt_assets import DBT_EXECUTABLE, mart_models, warehouse_models
+    from orchestration.defs.warehouse.unit_tests import UNIT_TEST_CHECKS
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(PROJECT_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs"))
+    marts_yml = project / "models" / "marts" / "_marts__models.yml"
+    text = marts_yml.read_text()
+    assert "linear_predictor: 0.75}" in text
+    marts_yml.write_text(text.replace("linear_predictor: 0.75}", "linear_predictor: 0.8}"))   # a wrong expectation
+    keys = [key for check in UNIT_TEST_CHECKS for key in check.check_keys]
+    result = dg.materialize(
+        [warehouse_models, mart_models, *UNIT_TEST_CHECKS], selection=dg.AssetSelection.checks(*keys),
+        resources={"dbt": DbtCliResource(project_dir=str(project), profiles_dir=str(project),
+                                         dbt_executable=DBT_EXECUTABLE)},
+        raise_on_error=False)
+    outcome = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    failed = outcome["unit_test_cases_are_scored_from_the_current_stored_coefficients"]
+    assert not failed.passed and failed.asset_key == dg.AssetKey(["marts", "fct_case_risk"])
+    assert "differs from" in failed.metadata["message"].value and "\x1b[" not in failed.metadata["message"].value
+    assert outcome["unit_test_red_site_periods_and_excluded_cases_do_not_count"].passed
+    assert not result.success, "a failed blocking check fails its step, so nothing downstream runs"

@@ -1,7 +1,7 @@
-"""The dbt project as Dagster assets; dbt tests become asset checks.
+"""The dbt project as Dagster assets; dbt data tests become asset checks (unit tests: unit_tests.py).
 
-The manifest is prepared once, lazily: ``dbt parse`` runs when it is missing
-(a fresh clone) and is reused after that.
+The manifest is prepared lazily: ``dbt parse`` runs when it is missing (a
+fresh clone) or older than a file of the dbt project, and is reused after that.
 """
 
 
@@ -28,10 +28,21 @@ class CqiDbtTranslator(DagsterDbtTranslator):
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 
+def _manifest_is_stale(manifest: Path) -> bool:
+    """Missing, or older than a file of the dbt project (an edited model must not run from an old manifest)."""
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    sources = [DBT_PROJECT_DIR / "dbt_project.yml",
+               *(p for folder in ("models", "macros", "tests", "seeds") for p in (DBT_PROJECT_DIR / folder).rglob("*")
+                 if p.is_file())]
+    return any(p.stat().st_mtime > built for p in sources)
+
+
 @cache
 def dbt_project() -> DbtProject:
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-    if not Path(project.manifest_path).exists():
+    if _manifest_is_stale(Path(project.manifest_path)):
         subprocess.run([DBT_EXECUTABLE, "parse", "--quiet"], cwd=DBT_PROJECT_DIR, check=True)
     return project
 
@@ -41,17 +52,19 @@ def dbt_resource() -> DbtCliResource:
 
 
 AFTER_RISK_MODELS = "tag:after_risk_models"
+# Unit tests run as their own asset checks (unit_tests.py), once, after the models.
+DBT_BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
 
 
 @dbt_assets(manifest=dbt_project().manifest_path, project=dbt_project(), exclude=AFTER_RISK_MODELS,
             dagster_dbt_translator=CqiDbtTranslator(), pool="duckdb_writer")
 def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Build and test staging and the intermediate models the risk models are fitted on."""
-    yield from dbt.cli(["build"], context=context).stream()
+    yield from dbt.cli(DBT_BUILD_ARGS, context=context).stream()
 
 
 @dbt_assets(manifest=dbt_project().manifest_path, project=dbt_project(), select=AFTER_RISK_MODELS,
             dagster_dbt_translator=CqiDbtTranslator(), pool="duckdb_writer")
 def mart_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Score cases with the stored coefficients and build and test the marts."""
-    yield from dbt.cli(["build"], context=context).stream()
+    yield from dbt.cli(DBT_BUILD_ARGS, context=context).stream()
