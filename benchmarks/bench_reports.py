@@ -2,7 +2,9 @@
 
 Prints JSON with the wall time of rendering (inputs are generated first and
 not timed) and the report sizes. Target: publishing 700 sites' packages in at
-most 120 s, so rendering the reports should stay well below, aim < 60 s.
+most 120 s, so rendering the reports should stay well below, aim < 60 s. The
+whole publication (packages, checks, manifest, release) is timed by
+benchmarks/bench_publish.py.
 The peer layers of the funnel and caterpillar plots are built once per period
 (``prepare_peer_charts``), as a publication does.
 

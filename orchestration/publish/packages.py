@@ -6,19 +6,28 @@ with events (its registry case numbers, for morbidity and mortality review),
 its data-quality state, and its report. Every table that leaves the
 coordinating centre is suppressed (orchestration/publish/suppression.py);
 the ``coordinating_centre/`` folder is unblinded and stays in the centre.
+
+The tables every package is cut from are prepared once per period
+(``PeriodTables``), not filtered site by site: a publication of 700 sites
+must take at most two minutes (benchmarks/bench_publish.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..reports import prepare_peer_charts, render_overview, render_site_report
-from ..reports.series import cusum_signals
+from ..reports.series import SIGNAL_COLUMNS, CaseMonitoring, case_monitoring, cusum_signals, signal_rows
 from .inputs import PublicationInputs
 from .suppression import suppress_results
-from .writers import write_csv, write_text, write_xlsx
+from .tables import SharedTable, SiteTable, site_positions
+from .timing import Phases
+from .writers import write_csv, write_text
+from .xlsx import write_workbook
 
 COORDINATING_CENTRE = "coordinating_centre"
 PEER_COLUMNS = ["period", "measure_id", "measure_label", "site", "quality_status", "cases", "observed", "expected",
@@ -40,52 +49,100 @@ def active_sites(inputs: PublicationInputs) -> pd.DataFrame:
     return inputs.sites[inputs.sites["site_id"].isin(submitting)]
 
 
-def _peer_table(suppressed: pd.DataFrame, site_id: str, period: str) -> pd.DataFrame:
-    rows = suppressed[suppressed["period"] == period].copy()
-    rows["site"] = rows["blinded_code"].where(rows["site_id"] != site_id, rows["blinded_code"] + " (you)")
-    return rows.sort_values(["measure_id", "blinded_code"])[PEER_COLUMNS]
+class PeriodTables:
+    """Everything a period's packages are cut from, built once (orchestration/publish/tables.py)."""
+
+    def __init__(self, inputs: PublicationInputs, suppressed: pd.DataFrame):
+        period = inputs.period
+        self.own = SiteTable(suppressed[OWN_COLUMNS], suppressed["site_id"])
+        rows = suppressed[suppressed["period"] == period]
+        order = rows.sort_values(["measure_id", "blinded_code"]).index
+        rows = rows.loc[order]
+        self.peers = SharedTable(rows.assign(site=rows["blinded_code"])[PEER_COLUMNS],
+                                 rows.assign(site=rows["blinded_code"] + " (you)")[PEER_COLUMNS], rows["site_id"])
+        cases = inputs.cases
+        events = cases[cases["is_event"] & (cases["period"] == period)]
+        self.events = SiteTable(events[["case_id", "period", "operation_date", "measure_id", "expected_probability"]],
+                                events["site_id"])
+        self.quality = SiteTable(inputs.quality.drop(columns=["site_id"]), inputs.quality["site_id"])
+        self.quality_frames = _split(inputs.quality.drop(columns=["site_id"]), inputs.quality["site_id"])
+        self.results = _split(inputs.results, inputs.results["site_id"])
+        report_cases = cases.rename(columns={"case_id": "case_key"})[
+            ["case_key", "period", "operation_date", "measure_id", "is_event", "expected_probability"]]
+        # numpy text columns: the CUSUM of 2,800 site-measures reads them without converting Arrow strings
+        report_cases = report_cases.astype({"case_key": object, "period": object, "measure_id": object})
+        self.cases = _split(report_cases, cases["site_id"])
+        self.case_parts: dict[str, dict[str, pd.DataFrame]] = {}     # site -> measure -> its cases
+        groups = pd.Series(np.arange(len(cases))).groupby(
+            [cases["site_id"].to_numpy(), cases["measure_id"].to_numpy()], sort=False).indices
+        for (site, measure), rows in groups.items():
+            self.case_parts.setdefault(str(site), {})[str(measure)] = report_cases.iloc[rows]
+        self.empty_results = inputs.results.iloc[:0]
+        self.empty_cases = report_cases.iloc[:0]
+        self.empty_quality = inputs.quality.drop(columns=["site_id"]).iloc[:0]
 
 
-def _report_cases(inputs: PublicationInputs, site_id: str) -> pd.DataFrame:
-    own = inputs.cases[inputs.cases["site_id"] == site_id]
-    return own.rename(columns={"case_id": "case_key"})[
-        ["case_key", "period", "operation_date", "measure_id", "is_event", "expected_probability"]]
+def _split(frame: pd.DataFrame, keys: pd.Series) -> dict[str, pd.DataFrame]:
+    """Each site's rows of ``frame``, in table order (one pass, not one filter per site)."""
+    return {site: frame.iloc[rows] for site, rows in site_positions(keys).items()}
 
 
-def _quality_rows(inputs: PublicationInputs, site_id: str) -> pd.DataFrame:
-    return inputs.quality[inputs.quality["site_id"] == site_id].drop(columns=["site_id"])
+def site_monitoring(tables: PeriodTables, site_id: str, measures, period: str) -> dict[str, CaseMonitoring | None]:
+    """CUSUM and VLAD of each measure over a site's cases: drawn in its report, signalled in the overview."""
+    parts = tables.case_parts.get(site_id, {})
+    return {str(m): case_monitoring(parts.get(str(m), tables.empty_cases), str(m), up_to=period) for m in measures}
 
 
-def build_site_package(inputs: PublicationInputs, suppressed: pd.DataFrame, peer_charts, site, folder: Path,
-                       registry_name: str, threshold: int, stamp: str) -> list[Path]:
+def overview_signals(tables: PeriodTables, period: str, signalled: dict) -> pd.DataFrame:
+    """``cusum_signals`` over every site's cases, reusing the signal rows the site reports found
+    (``signalled``: site -> measure -> rows)."""
+    rows = []
+    for site in sorted(tables.case_parts):
+        for measure in sorted(tables.case_parts[site]):
+            known = signalled.get(site, {})
+            rows += known[measure] if measure in known else signal_rows(
+                site, measure, case_monitoring(tables.case_parts[site][measure], measure, up_to=period), period)
+    return pd.DataFrame(rows, columns=SIGNAL_COLUMNS)
+
+
+def build_site_package(inputs: PublicationInputs, tables: PeriodTables, peer_charts, site, folder: Path,
+                       registry_name: str, threshold: int, stamp: str, phases: Phases,
+                       signalled: dict | None = None) -> list[Path]:
+    """Write one site's package; add its CUSUM signal rows for the overview to ``signalled``."""
     site_id = site.site_id
-    own = suppressed[suppressed["site_id"] == site_id][OWN_COLUMNS]
-    peers = _peer_table(suppressed, site_id, inputs.period)
-    events = inputs.cases[(inputs.cases["site_id"] == site_id) & inputs.cases["is_event"]
-                          & (inputs.cases["period"] == inputs.period)]
-    events = events[["case_id", "period", "operation_date", "measure_id", "expected_probability"]]
-    quality = _quality_rows(inputs, site_id)
-    report = render_site_report(
-        site_id, site.display_name, inputs.period, inputs.results, inputs.funnel_curves,
-        _report_cases(inputs, site_id), quality, inputs.measures, registry_name,
-        small_cell_threshold=threshold, generated_at=stamp, peer_charts=peer_charts, plot_suppressed_cells=False)
     target = folder / "sites" / site_id
-    return [
-        write_csv(own, target / "my_results.csv"),
-        write_csv(peers, target / "comparison.csv"),
-        write_csv(events, target / "my_cases_with_events.csv"),
-        write_csv(quality, target / "data_quality.csv"),
-        write_xlsx({"my_results": own, "comparison": peers, "my_cases_with_events": events,
-                    "data_quality": quality}, target / "package.xlsx"),
-        write_text(report, target / "report.html"),
-    ]
+    with phases("site reports"):
+        cases = tables.cases.get(site_id, tables.empty_cases)
+        monitoring = site_monitoring(tables, site_id, inputs.measures["measure_id"], inputs.period)
+        if signalled is not None:
+            signalled[site_id] = {m: signal_rows(site_id, m, found, inputs.period) for m, found in monitoring.items()}
+        report = render_site_report(
+            site_id, site.display_name, inputs.period, tables.results.get(site_id, tables.empty_results),
+            inputs.funnel_curves, cases, tables.quality_frames.get(site_id, tables.empty_quality), inputs.measures,
+            registry_name, small_cell_threshold=threshold, generated_at=stamp, peer_charts=peer_charts,
+            plot_suppressed_cells=False, monitoring=monitoring)
+        written = [write_text(report, target / "report.html")]
+    with phases("csv tables"):
+        written[:0] = [
+            write_text(tables.own.csv(site_id), target / "my_results.csv"),
+            write_text(tables.peers.csv(site_id), target / "comparison.csv"),
+            write_text(tables.events.csv(site_id), target / "my_cases_with_events.csv"),
+            write_text(tables.quality.csv(site_id), target / "data_quality.csv"),
+        ]
+    with phases("xlsx workbooks"):
+        written.insert(4, write_workbook({
+            "my_results": tables.own.sheet(site_id), "comparison": tables.peers.sheet(site_id),
+            "my_cases_with_events": tables.events.sheet(site_id), "data_quality": tables.quality.sheet(site_id)},
+            target / "package.xlsx"))
+    return written
 
 
 def build_overview(inputs: PublicationInputs, folder: Path, registry_name: str, stamp: str,
-                   min_c_statistic: float) -> list[Path]:
+                   min_c_statistic: float, signals: pd.DataFrame | None = None) -> list[Path]:
     target = folder / COORDINATING_CENTRE
     models = inputs.models.assign(passed=inputs.models["c_statistic"].fillna(1.0) >= min_c_statistic)
-    signals = cusum_signals(inputs.cases.rename(columns={"case_id": "case_key"}), inputs.period)
+    if signals is None:
+        signals = cusum_signals(inputs.cases.rename(columns={"case_id": "case_key"}), inputs.period)
     html = render_overview(inputs.period, inputs.results, inputs.quality, models, None, registry_name,
                            site_names=inputs.sites.set_index("site_id")["display_name"].to_dict(),
                            measures=inputs.measures, funnel_curves=inputs.funnel_curves,
@@ -100,13 +157,50 @@ def build_overview(inputs: PublicationInputs, folder: Path, registry_name: str, 
 
 
 def build_publication(inputs: PublicationInputs, folder: Path, registry_name: str, threshold: int,
-                      min_c_statistic: float, stamp: str) -> list[Path]:
-    """Write every package and the overview under ``folder``; return the files written."""
-    suppressed = suppress_results(inputs.results, threshold)
-    peer_charts = prepare_peer_charts(inputs.results, inputs.funnel_curves, inputs.period, inputs.measures,
-                                      small_cell_threshold=threshold, plot_suppressed_cells=False)
-    written = []
-    for site in active_sites(inputs).itertuples():
-        written += build_site_package(inputs, suppressed, peer_charts, site, folder, registry_name, threshold, stamp)
-    written += build_overview(inputs, folder, registry_name, stamp, min_c_statistic)
+                      min_c_statistic: float, stamp: str, phases: Phases | None = None,
+                      workers: int | None = None) -> list[Path]:
+    """Write every package and the overview under ``folder``; return the files written.
+
+    Packages are built by ``workers`` processes (default: orchestration/publish/workers.py);
+    the files are the same whatever their number.
+    """
+    from .workers import build_packages
+
+    phases = phases if phases is not None else Phases()
+    with phases("shared tables"):
+        suppressed = suppress_results(inputs.results, threshold)
+        tables = PeriodTables(inputs, suppressed)
+    with phases("site reports"):
+        peer_charts = prepare_peer_charts(inputs.results, inputs.funnel_curves, inputs.period, inputs.measures,
+                                          small_cell_threshold=threshold, plot_suppressed_cells=False)
+    sites = list(active_sites(inputs).itertuples())
+    job = PackageJob(inputs, tables, peer_charts, sites, folder, registry_name, threshold, stamp)
+    with phases("site packages (wall)"):
+        written, signalled, seconds = build_packages(job, workers)
+    phases.add(seconds)
+    with phases("overview"):
+        signals = overview_signals(tables, inputs.period, signalled)
+        written += build_overview(inputs, folder, registry_name, stamp, min_c_statistic, signals)
     return written
+
+
+@dataclass
+class PackageJob:
+    """What every site's package is built from (shared with the worker processes)."""
+
+    inputs: PublicationInputs
+    tables: PeriodTables
+    peer_charts: object
+    sites: list                 # the active sites (rows of inputs.sites)
+    folder: Path
+    registry_name: str
+    threshold: int
+    stamp: str
+
+    def build(self, sites) -> tuple[list[Path], dict, dict[str, float]]:
+        """The packages of ``sites``: files written, CUSUM signal rows, seconds per phase."""
+        phases, signalled, written = Phases(), {}, []
+        for site in sites:
+            written += build_site_package(self.inputs, self.tables, self.peer_charts, site, self.folder,
+                                          self.registry_name, self.threshold, self.stamp, phases, signalled)
+        return written, signalled, dict(phases.seconds)

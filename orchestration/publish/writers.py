@@ -2,7 +2,8 @@
 
 Every text cell is neutralised against formula injection before it is
 written (orchestration/publish/safe_cells.py), and files are written to a
-temporary name and renamed, so a reader never sees half a file.
+temporary name and renamed, so a reader never sees half a file. Workbooks
+are written by orchestration/publish/xlsx.py.
 """
 
 from __future__ import annotations
@@ -28,25 +29,24 @@ def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def prepare_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table as it is published: floats rounded, text cells neutralised."""
+    return neutralise_frame(_rounded(frame))
+
+
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    neutralise_frame(_rounded(frame)).to_csv(partial, index=False, lineterminator="\n")
+    prepare_frame(frame).to_csv(partial, index=False, lineterminator="\n")
     partial.replace(path)
     return path
 
 
 def write_xlsx(sheets: dict[str, pd.DataFrame], path: Path) -> Path:
-    """One workbook, a sheet per frame; fixed document properties so the bytes are reproducible."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with pd.ExcelWriter(partial, engine="xlsxwriter",
-                        engine_kwargs={"options": {"strings_to_formulas": False, "strings_to_urls": False}}) as writer:
-        writer.book.set_properties({"created": pd.Timestamp("2000-01-01").to_pydatetime()})
-        for name, frame in sheets.items():
-            neutralise_frame(_rounded(frame)).to_excel(writer, sheet_name=name[:31], index=False)
-    partial.replace(path)
-    return path
+    """One workbook, a sheet per frame (orchestration/publish/xlsx.py: fixed properties, reproducible)."""
+    from .xlsx import Cells, Sheet, write_workbook
+
+    return write_workbook({name: Sheet.of(Cells(prepare_frame(frame))) for name, frame in sheets.items()}, path)
 
 
 def write_text(text: str, path: Path) -> Path:

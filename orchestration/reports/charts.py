@@ -228,7 +228,8 @@ def polyline(xs, ys) -> str:
         # the common case (long case-level series): one join over plain floats
         if not len(xs):
             return ""
-        return "M" + "L".join(map("%.1f %.1f".__mod__, zip(xs.tolist(), ys.tolist())))
+        # one %-format over all points: the C loop of str.__mod__, not a Python call per point
+        return "M" + "L".join(["%.1f %.1f"] * len(xs)) % tuple(np.column_stack((xs, ys)).ravel().tolist())
     out, pen = [], False
     for px, py, good in zip(xs.tolist(), ys.tolist(), ok.tolist()):
         if not good:

@@ -114,6 +114,21 @@ def case_monitoring(cases: pd.DataFrame, measure_id: str, up_to: str | None = No
                           vlad=vlad(yv, pv), dates=dates[order], case_periods=case_periods)
 
 
+def signal_rows(site_id, measure_id, monitoring: CaseMonitoring | None, period: str) -> list[dict]:
+    """The overview's CUSUM signal rows of one site and measure within ``period`` (see ``cusum_signals``)."""
+    rows = []
+    if monitoring is None:
+        return rows
+    for kind in ("worse", "better"):
+        months = monitoring.signal_months(kind, str(period))
+        if months:
+            rows.append({"site_id": site_id, "measure_id": measure_id, "direction": kind, "months": ", ".join(months)})
+    return rows
+
+
+SIGNAL_COLUMNS = ["site_id", "measure_id", "direction", "months"]
+
+
 def cusum_signals(cases: pd.DataFrame, period: str, site_column: str = "site_id") -> pd.DataFrame:
     """Deterioration and improvement CUSUM signals within ``period``, per site and measure, for the overview.
 
@@ -123,13 +138,7 @@ def cusum_signals(cases: pd.DataFrame, period: str, site_column: str = "site_id"
     """
     rows = []
     if cases is None or len(cases) == 0:
-        return pd.DataFrame(columns=["site_id", "measure_id", "direction", "months"])
+        return pd.DataFrame(columns=SIGNAL_COLUMNS)
     for (site, measure), group in cases.groupby([site_column, "measure_id"], sort=True):
-        m = case_monitoring(group, str(measure), up_to=period)
-        if m is None:
-            continue
-        for kind in ("worse", "better"):
-            months = m.signal_months(kind, str(period))
-            if months:
-                rows.append({"site_id": site, "measure_id": measure, "direction": kind, "months": ", ".join(months)})
-    return pd.DataFrame(rows, columns=["site_id", "measure_id", "direction", "months"])
+        rows += signal_rows(site, measure, case_monitoring(group, str(measure), up_to=period), period)
+    return pd.DataFrame(rows, columns=SIGNAL_COLUMNS)

@@ -46,7 +46,7 @@ from .display import (
     ratio_text,
     result_cells,
 )
-from .series import CUSUM_H, case_monitoring, oe_control_limits
+from .series import CUSUM_H, CaseMonitoring, case_monitoring, oe_control_limits
 from .summary import MeasureFacts, summarise
 from .templating import render
 
@@ -166,8 +166,14 @@ def render_site_report(site_id: str, site_name: str, period: str, results: pd.Da
                        funnel_curves: pd.DataFrame, cases: pd.DataFrame | None, quality: pd.DataFrame | None,
                        measures: pd.DataFrame, registry_name: str, small_cell_threshold: int = 10,
                        generated_at: str | None = None, *, peer_charts: PeerCharts | None = None,
-                       plot_suppressed_cells: bool = True) -> str:
-    """One site's feedback report for ``period`` as a self-contained HTML document (a string)."""
+                       plot_suppressed_cells: bool = True,
+                       monitoring: dict[str, CaseMonitoring | None] | None = None) -> str:
+    """One site's feedback report for ``period`` as a self-contained HTML document (a string).
+
+    ``monitoring``: the CUSUM and VLAD of measures already computed with
+    ``case_monitoring(cases, measure_id, up_to=period)`` (a publication reuses
+    them for the overview); the others are computed here.
+    """
     period = str(period)
     t = int(small_cell_threshold)
     generated_at = generated_at or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -249,17 +255,18 @@ def render_site_report(site_id: str, site_name: str, period: str, results: pd.Da
                                         "control limits from each period's expected count.")
 
         # CUSUM and VLAD over the site's own cases
-        monitoring = case_monitoring(cases, mid, up_to=period)
-        if monitoring is not None:
+        monitored = monitoring[mid] if monitoring is not None and mid in monitoring else case_monitoring(
+            cases, mid, up_to=period)
+        if monitored is not None:
             cusum = charts.cusum_chart(
-                monitoring.upper, monitoring.lower, h=CUSUM_H, boundaries=monitoring.boundaries,
-                upper_signals=monitoring.upper_signals, lower_signals=monitoring.lower_signals, uid=f"cusum-{mid}",
+                monitored.upper, monitored.lower, h=CUSUM_H, boundaries=monitored.boundaries,
+                upper_signals=monitored.upper_signals, lower_signals=monitored.lower_signals, uid=f"cusum-{mid}",
                 title=f"Risk-adjusted CUSUM: {label}",
                 desc="Steiner risk-adjusted CUSUM over your cases in operation-date order: above zero tests for "
                      "a doubling of the odds of an event, below zero for a halving; a signal is a crossing of "
                      f"±{CUSUM_H:g}.")
             vlad = charts.vlad_chart(
-                monitoring.vlad, boundaries=monitoring.boundaries, uid=f"vlad-{mid}",
+                monitored.vlad, boundaries=monitored.boundaries, uid=f"vlad-{mid}",
                 title=f"VLAD: {label}",
                 desc="Variable life-adjusted display: cumulative expected minus observed events over your cases; "
                      "rising means fewer events than the risk model predicted.")
@@ -272,7 +279,7 @@ def render_site_report(site_id: str, site_name: str, period: str, results: pd.Da
         facts.append(MeasureFacts(
             measure_id=mid, label=label, direction=m["direction"], period=period, row=row, cell=c,
             previous=prev, previous_cell=cell(prev, t) if prev is not None else None,
-            previous_period=previous_period, monitoring=monitoring, peer_deviants=peer_codes,
+            previous_period=previous_period, monitoring=monitored, peer_deviants=peer_codes,
             site_is_deviant=site_is_deviant, quiet_not_included=not_included))
         sections.append({
             "measure_id": mid, "label": label, "rows": table,

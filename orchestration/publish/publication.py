@@ -1,0 +1,92 @@
+"""One period's publication from start to release: what the ``publication`` asset runs.
+
+Read the inputs from the warehouse, build every package and the overview in
+a staging folder, run the privacy checks, save the inputs and the manifest,
+switch the release in atomically, then refresh the analyst copy. It lives
+here rather than in the asset so that the benchmark (benchmarks/bench_publish.py)
+times exactly what a run does, phase by phase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..registry import Registry
+from ..settings import PROJECT_ROOT, Paths
+from ..warehouse import connect
+from .analyst_copy import publish_analyst_copy
+from .inputs import latest_period, read_inputs
+from .packages import build_publication
+from .privacy import privacy_problems
+from .release import INPUTS, code_version, release, staging_folder, write_manifest
+from .timing import Phases
+
+
+class NothingToPublish(RuntimeError):
+    """No site-period has included data, or none in the period asked for."""
+
+
+class PublicationWithheld(RuntimeError):
+    """The staged publication failed a privacy check; nothing was released."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("publication withheld: privacy checks failed")
+        self.problems = problems
+
+
+@dataclass
+class Publication:
+    period: str
+    release: Path
+    files: int
+    site_packages: int
+    phases: Phases = field(default_factory=Phases)
+
+
+def dictionary_checksum(registry: Registry) -> str:
+    from ..intake.archive import sha256_of
+
+    return sha256_of(registry.folder / "dictionary.yaml")
+
+
+def publish_period(registry: Registry, folders: Paths, period: str | None, run_id: str,
+                   phases: Phases | None = None) -> Publication:
+    """Publish ``period`` (default: the latest with included data); raise if nothing may be released."""
+    phases = phases if phases is not None else Phases()
+    with phases("read inputs"), connect(folders.warehouse, read_only=True) as con:
+        period = period or latest_period(con)
+        if period is None:
+            raise NothingToPublish("nothing to publish: no site-period has included data")
+        inputs = read_inputs(con, period)
+        patient_keys = {r[0] for r in con.execute("select distinct patient_key from raw.cases "
+                                                  "where patient_key is not null").fetchall()}
+    if inputs.results[inputs.results["period"] == period].empty:
+        raise NothingToPublish(f"nothing to publish for {period}: no results in that period")
+    staged = staging_folder(folders.publish, period, run_id)
+    stamp = f"{period} (data version {inputs.models['model_version'].iloc[0].rsplit('.', 1)[-1]})"
+    written = build_publication(inputs, staged, registry.name, registry.policy.small_cell_threshold,
+                                registry.policy.min_c_statistic, stamp, phases=phases)
+    with phases("privacy checks"):
+        problems = privacy_problems(staged, registry, inputs.sites,
+                                    inputs.cases[["site_id", "case_id"]].drop_duplicates(), patient_keys)
+    if problems:
+        raise PublicationWithheld(problems)
+    with phases("inputs snapshot"):
+        inputs.save(staged / INPUTS)
+    with phases("checksums and manifest"):
+        write_manifest(staged, {
+            "period": period, "run_id": run_id, "stamp": stamp,
+            "registry": {"id": registry.id, "version": registry.version,
+                         "dictionary_sha256": dictionary_checksum(registry)},
+            "code_version": code_version(PROJECT_ROOT),
+            "models": inputs.models[["measure_id", "model_version"]].to_dict("records"),
+            "submissions": inputs.submissions.to_dict("records"),
+        })
+    with phases("release"):
+        target = release(folders.publish, staged, period, run_id[:8])
+    with phases("analyst copy"):
+        publish_analyst_copy(folders.warehouse, folders.analyst, run_id[:8])
+    sites = target / "sites"
+    return Publication(period=period, release=target, files=len(written), phases=phases,
+                       site_packages=len(list(sites.iterdir())) if sites.exists() else 0)

@@ -1,0 +1,107 @@
+"""The privacy checks find every planted leak in every kind of published file, and nothing else.
+
+The checks are fast (word sets, each distinct line scanned once); these tests
+hold them to the plain definitions: a name is found exactly where the regular
+expression ``(?<![A-Za-z0-9])NAME(?![A-Za-z0-9])`` finds it, a case number
+where it is one of the file's tokens, a count from 1 to the threshold in a
+``cases`` or ``observed`` column of a package table.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pandas as pd
+import pytest
+
+from orchestration.publish.privacy import (
+    Name,
+    _words,
+    cross_site_leaks,
+    identifier_leaks,
+    privacy_problems,
+    small_count_leaks,
+)
+from orchestration.publish.writers import write_csv, write_text, write_xlsx
+from support import demo_registry
+
+SITES = pd.DataFrame({"site_id": ["S01", "S02", "S03"],
+                      "display_name": ["Lakeshore Hospital", "St. Mary's (North)", "General 3"],
+                      "blinded_code": ["P-AAA", "P-BBB", "P-CCC"]})
+CASES = pd.DataFrame({"site_id": ["S01", "S01", "S02", "S03"],
+                      "case_id": ["K-1001", "K-1002", "K-2001", "SHARED-9"]})
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_name_is_found_exactly_where_the_whole_word_expression_finds_it(seed):
+    rng = random.Random(seed)
+    alphabet = ["S0", "1", "S01", "0", " ", "-", "_", ".", "'", "(", ")", "é", "\t", "\n", "a", "St", "Mary", "s"]
+    names = ["S01", "S010", "St. Mary's (North)", "Mary", "0", "(", "a a", "é", "S0 1"]
+    for _ in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        words = _words(text.encode("utf-8"))
+        for raw in names:
+            expected = bool(re.search(r"(?<![A-Za-z0-9])" + re.escape(raw) + r"(?![A-Za-z0-9])", text))
+            assert Name(raw, raw).occurs(text, words) == expected, (raw, text)
+
+
+def _package(folder, site, **files):
+    for name, content in files.items():
+        path = folder / "sites" / site / name
+        if isinstance(content, pd.DataFrame):
+            (write_xlsx({"table": content}, path) if name.endswith(".xlsx") else write_csv(content, path))
+        else:
+            write_text(content, path)
+
+
+@pytest.fixture
+def clean(tmp_path):
+    table = pd.DataFrame({"site": ["P-AAA (you)", "P-BBB", "P-CCC"], "cases": [120, 0, 45], "observed": ["<=10", 0, 12]})
+    for site, code in zip(SITES["site_id"], SITES["blinded_code"]):
+        name = SITES.set_index("site_id").loc[site, "display_name"]
+        _package(tmp_path, site, **{"comparison.csv": table, "package.xlsx": table,
+                                    "report.html": f"<h1>{name} ({site}, {code})</h1><p>S010 S0101</p>",
+                                    "events.csv": pd.DataFrame({"case_id": CASES.loc[CASES.site_id == site, "case_id"]})})
+    write_text("site,name\nS01,Lakeshore Hospital\n", tmp_path / "coordinating_centre" / "overview.csv")
+    return tmp_path
+
+
+def test_a_clean_publication_passes_every_check(clean):
+    assert privacy_problems(clean, demo_registry(), SITES, CASES, {"a" * 64}) == []
+
+
+@pytest.mark.parametrize("file, content, expected", [
+    ("report.html", "<p>Compare with St. Mary's (North)</p>", "sites/S01/report.html reveals the name of site S02"),
+    ("notes.csv", "note\nsee S03\n", "sites/S01/notes.csv reveals site S03"),
+    ("extra.xlsx", pd.DataFrame({"peer": ["General 3"]}), "sites/S01/extra.xlsx reveals the name of site S03"),
+    ("cases.xlsx", pd.DataFrame({"case": ["K-2001"]}), "sites/S01/cases.xlsx holds another site's cases"),
+    ("report.html", "<td>SHARED-9</td>", "sites/S01/report.html holds another site's cases"),
+])
+def test_another_sites_name_code_or_case_is_found_in_any_kind_of_file(clean, file, content, expected):
+    _package(clean, "S01", **{file: content})
+    problems = cross_site_leaks(clean, SITES, CASES)
+    assert len(problems) == 1 and problems[0].startswith(expected), problems
+
+
+def test_the_sites_own_name_and_cases_and_longer_words_are_not_leaks(clean):
+    _package(clean, "S01", **{"more.csv": "x\nLakeshore Hospital K-1001 K-20011 K-2001x S030 XS02 General 30\n"})
+    assert cross_site_leaks(clean, SITES, CASES) == []
+
+
+def test_identifier_columns_and_patient_keys_are_found_in_every_published_file(clean):
+    key = "ab" * 32
+    _package(clean, "S02", **{"linked.xlsx": pd.DataFrame({"patient_name": ["x"]})})
+    write_text(f"<p>{key}</p>", clean / "coordinating_centre" / "overview.html")
+    write_text(f"<p>{'cd' * 32}</p>", clean / "coordinating_centre" / "other.html")   # not a patient key
+    assert identifier_leaks(clean, demo_registry(), {key}) == [
+        "coordinating_centre/overview.html holds pseudonymised patient keys",
+        "sites/S02/linked.xlsx has identifier columns ['patient_name']"]
+
+
+@pytest.mark.parametrize("value, flagged", [("5", True), ("1", True), ("10", True), ("10.0", True), ("0", False),
+                                            ("11", False), ("<=10", False), ("suppressed", False)])
+def test_a_count_from_1_to_the_threshold_in_a_package_table_is_found(clean, value, flagged):
+    write_text(f"period,cases,observed\n2025Q1,{value},0\n", clean / "sites" / "S03" / "my_results.csv")
+    problems = small_count_leaks(clean, 10)
+    assert problems == (["sites/S03/my_results.csv publishes a cases count from 1 to 10"] if flagged else [])
