@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from .app import app, fail
+from .app import ExitCode, app, fail
 
 
 class Indicator(str, Enum):
@@ -49,17 +49,21 @@ def funnel(groups: Path = typer.Argument(..., exists=True, dir_okay=False, help=
     try:
         level_values = tuple(float(x) for x in levels.split(","))
     except ValueError:
-        fail(f"--levels must be numbers separated by commas, got {levels!r}", 2)
-    frame = pd.read_csv(groups)
+        fail(f"--levels must be numbers separated by commas, for example 0.95,0.998; got {levels!r}", ExitCode.USAGE)
+    try:
+        frame = pd.read_csv(groups)
+    except (ValueError, UnicodeDecodeError) as exc:   # pandas' parser and empty-file errors are ValueErrors
+        fail(f"cannot read {groups} as CSV: {exc}", ExitCode.USAGE)
     missing = [c for c in (group, numerator, denominator) if c not in frame.columns]
     if missing:
-        fail(f"{groups.name} has no column {', '.join(missing)}; its columns are {', '.join(frame.columns)}", 2)
+        fail(f"{groups.name} has no column {', '.join(missing)}; its columns are {', '.join(map(str, frame.columns))}",
+             ExitCode.USAGE)
     try:
         table = funnel_table(frame, group, numerator, denominator, indicator=indicator.value, levels=level_values,
                              overdispersion=overdispersion.value, trim=trim.value, trim_fraction=trim_fraction,
                              target=target)
     except ValueError as exc:
-        fail(f"cannot compute the funnel: {exc}", 2)
+        fail(f"cannot compute the funnel: {exc}", ExitCode.USAGE)
     attrs = table.attrs
     if out:
         table.to_csv(out, index=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ..settings import paths
-from .app import app, export_paths, fail, known_site
+from .app import ExitCode, app, export_paths, fail, known_site
 from .pipeline import run_and_report
 
 
@@ -51,13 +51,13 @@ def submit(file: Path = typer.Argument(..., exists=True, dir_okay=False, readabl
     typer.echo(f"submitted {file.name} to {target.parent}")
     if not run:
         return
-    ran = run_and_report()
+    ran = run_and_report(busy_hint=f"; {file.name} waits in {target.parent} and the next run receives it")
     receipt = receipt_for(folders.receipts, site, sha256_of(file))
     if receipt is None:
-        fail("no receipt was written for the file; see the run's log in the Dagster UI")
+        fail(f"no receipt was written for {file.name}; see the run's log in the Dagster UI (cqi dev, Runs)")
     stem = receipt["submission_id"] + (".duplicate" if receipt["status"] == "duplicate" else "")
     typer.echo((folders.receipts / site / f"{stem}.txt").read_text(encoding="utf-8"))
     if receipt["status"] == "rejected":
-        raise typer.Exit(3)
+        raise typer.Exit(ExitCode.REJECTED)
     if not ran:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)

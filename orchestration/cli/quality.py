@@ -11,7 +11,7 @@ from __future__ import annotations
 import typer
 
 from ..settings import paths
-from .app import app, fail, known_site
+from .app import ExitCode, app, fail, known_site
 
 TABLE_COLUMNS = [("query_id", 18), ("severity", 8), ("case_id", 14), ("period", 6), ("label", 26), ("observed", 14)]
 
@@ -24,13 +24,13 @@ def queries(site: str = typer.Option(..., "--site", help="Site code, for example
     from ..quality.worklists import read_worklist
 
     if format not in ("table", "csv"):
-        fail(f"unknown format {format!r}; use table or csv", 2)
+        fail(f"unknown format {format!r}; use table or csv", ExitCode.USAGE)
     known_site(site)
     folder = paths().worklists
     frame = read_worklist(folder, site)
     if frame is None:
         fail(f"no worklist for {site} yet: the quality checks have not run since it was set up "
-             f"(expected {folder / site / 'queries.csv'})")
+             f"(expected {folder / site / 'queries.csv'}); run the pipeline first (cqi run)")
     if format == "csv":
         typer.echo((folder / site / "queries.csv").read_text(encoding="utf-8"), nl=False)
         return
@@ -62,19 +62,24 @@ def override(query_id: str = typer.Argument(..., help="The query's id, for examp
 
     query_id = query_id.strip().upper()
     if not QUERY_ID_PATTERN.match(query_id):
-        fail(f"{query_id!r} is not a query id (they look like Q-0123456789ABCDEF)", 2)
+        fail(f"{query_id!r} is not a query id (they look like Q-0123456789ABCDEF; "
+             "cqi queries --site S lists a site's)", ExitCode.USAGE)
     if not reason.strip() or not author.strip():
-        fail("an override needs a non-empty --reason and --author", 2)
+        fail("an override needs a non-empty --reason and --author", ExitCode.USAGE)
     folders = paths()
+    worklists = sorted(folders.worklists.glob("*/queries.csv"))
+    if not worklists:
+        fail(f"no worklists yet under {folders.worklists}: run the pipeline first (cqi run)")
     match = None
-    for path in sorted(folders.worklists.glob("*/queries.csv")):
+    for path in worklists:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         hit = frame[frame["query_id"] == query_id]
         if len(hit):
             match = (path.parent.name, hit.iloc[0])
             break
     if match is None:
-        fail(f"{query_id} is not an open query in any site's worklist ({folders.worklists})")
+        fail(f"{query_id} is not an open query in any site's worklist ({folders.worklists}): it may have been "
+             "resolved or overridden already; cqi queries --site S lists a site's open queries", ExitCode.USAGE)
     site_id, row = match
     observed = row["observed"]
     if observed.startswith("'") and observed[1:2] in ("=", "+", "-", "@", "\t", "\r"):
