@@ -29,10 +29,7 @@ def docs_folder() -> Path:
 @app.command()
 def docs() -> None:
     """Generate the dbt documentation (models, columns, lineage, catalog) of the built warehouse."""
-    import dagster as dg
-
     from ..cycle import RunInProgress, exclusive_run
-    from ..instance import prepare_dagster_home
 
     export_paths()
     warehouse = paths().warehouse
@@ -44,9 +41,8 @@ def docs() -> None:
     command = [str(dbt), "docs", "generate", "--static", "--project-dir", str(DBT_PROJECT_DIR),
                "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target),
                "--log-path", str(target / "logs")]
-    prepare_dagster_home()
     try:
-        with exclusive_run(dg.DagsterInstance.get()), task("dbt docs generate"):
+        with exclusive_run(), task("dbt docs generate"):
             done = subprocess.run(command, cwd=DBT_PROJECT_DIR, capture_output=True, text=True)
     except RunInProgress as exc:
         fail(str(exc), ExitCode.BUSY)

@@ -103,6 +103,7 @@ def task(description: str, total: Optional[float] = None, keep: bool = True) -> 
 
 
 STEP_DONE = ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED")
+STORAGE_FILES = ("history/runs.db", "history/runs/index.db", "schedules/schedules.db")
 
 
 def _follow_run(bar: Task, label: str, since: datetime, stop: threading.Event) -> None:
@@ -137,12 +138,21 @@ def pipeline_run(label: str = "pipeline run") -> Iterator[None]:
     if not enabled():
         yield
         return
+    from pathlib import Path
+
     from ..instance import prepare_dagster_home
 
-    prepare_dagster_home()   # the watcher opens the same instance as the run
+    home = Path(prepare_dagster_home())   # the watcher opens the same instance as the run
     since = datetime.now(timezone.utc)
     stop = threading.Event()
     with task(label, keep=False) as bar:
+        if not all((home / db).is_file() for db in STORAGE_FILES):
+            # A new deployment: the run creates the instance's storage under the run lock
+            # (orchestration/cycle.py); opening it here at the same time could race that, so
+            # this first run's bar only pulses.
+            yield
+            return
+
         def watch() -> None:
             try:
                 _follow_run(bar, label, since, stop)

@@ -97,3 +97,10 @@ def test_docs_without_a_warehouse_say_how_to_build_one(empty_deployment):
     done = empty_deployment.cqi("docs")
     assert done.returncode == 1
     assert "no warehouse" in done.stderr and "cqi demo" in done.stderr
+
+
+def test_docs_while_a_run_holds_the_warehouse_exits_4(deployment, lock_held):
+    with lock_held(deployment.data_dir):
+        done = deployment.cqi("docs")
+    assert done.returncode == 4
+    assert "another pipeline run is in progress" in done.stderr
