@@ -104,15 +104,11 @@ def _cpu() -> float:
 def publish(cache: Path, profile: Path | None) -> dict:
     """Publish the latest period into fresh copies of the publish and analyst folders (timed)."""
     os.environ.update(_environment(cache))
-    from orchestration.publish.inputs import PublicationInputs
-    from orchestration.publish.privacy import cross_site_leaks, identifier_leaks, small_count_leaks
-    from orchestration.publish.publication import publish_period
-    from orchestration.publish.release import INPUTS
+    from orchestration.publish.publication import publish_period, released_problems
     from orchestration.publish.timing import Phases
     from orchestration.publish.workers import default_workers
     from orchestration.registry import load_registry
     from orchestration.settings import paths, registry_dir
-    from orchestration.warehouse import connect
 
     folders = paths()
     for folder in (folders.publish, folders.analyst):
@@ -130,15 +126,9 @@ def publish(cache: Path, profile: Path | None) -> dict:
     published = publish_period(registry, folders, None, "bench0000-publication", phases)
     publish_seconds, publish_cpu = time.perf_counter() - started, _cpu() - cpu
 
-    # the blocking asset checks Dagster runs next, on the released folder (orchestration/defs/publish/checks.py)
+    # the three blocking asset checks Dagster runs next, on the released folder (orchestration/defs/publish/checks.py)
     started = time.perf_counter()
-    inputs = PublicationInputs.load(published.release / INPUTS)
-    with connect(folders.warehouse, read_only=True) as con:
-        keys = {r[0] for r in con.execute("select distinct patient_key from raw.cases "
-                                          "where patient_key is not null").fetchall()}
-    problems = (cross_site_leaks(published.release, inputs.sites, inputs.cases[["site_id", "case_id"]].drop_duplicates())
-                + identifier_leaks(published.release, registry, keys)
-                + small_count_leaks(published.release, registry.policy.small_cell_threshold))
+    problems = [p for kind in released_problems(published.release, registry, folders.warehouse) for p in kind]
     checks_seconds = time.perf_counter() - started
     if profiler:
         profiler.disable()

@@ -37,6 +37,7 @@ from ..registry import Registry
 
 COUNT_COLUMNS = ("cases", "observed")
 HEX_TOKEN = re.compile(r"\b[0-9a-f]{64}\b")
+FILES_PER_TASK = 120     # files per worker task (about 20 packages)
 _ALNUM = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 _WORDS = bytes(c if c in _ALNUM else 32 for c in range(256))                # letters and digits
 _TOKENS = bytes(c if c in _ALNUM + b"_-" else 32 for c in range(256))      # ... and _ -
@@ -100,8 +101,11 @@ class Name:
     def multiline(self) -> bool:
         return "\n" in self.text or "\r" in self.text
 
-    def occurs(self, text: str, words: set[bytes]) -> bool:
-        """Whether the name occurs in ``text`` (whose words are ``words``) as a whole word."""
+    def occurs(self, text: str, words: set[bytes], found: dict[str, list[int]] | None = None) -> bool:
+        """Whether the name occurs in ``text`` (whose words are ``words``) as a whole word.
+
+        ``found`` keeps where each first word occurs in ``text``, for the many names that start alike.
+        """
         if not self.words:
             return bool(self.pattern.search(text))
         if not all(w in words for w in self.words):
@@ -109,16 +113,25 @@ class Name:
         if len(self.words) == 1 and self.words[0] == self.text.encode("utf-8"):
             return True     # a name that is one word occurs exactly when that word does
         first = self.words[0].decode("ascii")
+        found = {} if found is None else found
+        if first not in found:
+            found[first] = _positions(text, first)
         offset, size = self.text.index(first), len(self.text)
-        at = text.find(first)
-        while at >= 0:
+        for at in found[first]:
             start = at - offset
             if start >= 0 and text.startswith(self.text, start) \
                     and (start == 0 or not _is_word_char(text[start - 1])) \
                     and (start + size == len(text) or not _is_word_char(text[start + size])):
                 return True
-            at = text.find(first, at + 1)
         return False
+
+
+def _positions(text: str, word: str) -> list[int]:
+    out, at = [], text.find(word)
+    while at >= 0:
+        out.append(at)
+        at = text.find(word, at + 1)
+    return out
 
 
 def _words(data: bytes) -> set[bytes]:
@@ -180,13 +193,13 @@ class Scanner:
     def scan(self, text: str) -> Hits:
         data = text.encode("utf-8")
         words = _words(data)
-        hits = Hits()
+        hits, found = Hits(), {}
         for key in words & self.keys:
-            hits.names.update(n for n in self.index[key] if n.occurs(text, words))
-        hits.names.update(n for n in self.wordless if n.occurs(text, words))
+            hits.names.update(n for n in self.index[key] if n.occurs(text, words, found))
+        hits.names.update(n for n in self.wordless if n.occurs(text, words, found))
         if self.cases:
             hits.cases = _tokens(data) & self.cases
-        if self.patient_keys and any(len(w) == 64 for w in words):
+        if self.patient_keys and 64 in set(map(len, words)):
             hits.keys = set(HEX_TOKEN.findall(text)) & self.patient_keys
         return hits
 
@@ -229,7 +242,7 @@ def _site_names(sites: pd.DataFrame) -> list[tuple[str, Name]]:
 
 def _case_owners(case_ids: pd.DataFrame) -> dict[bytes, str | frozenset]:
     """The site of each case number (a set of sites for a number more than one site uses)."""
-    pairs = case_ids[case_ids["case_id"].map(lambda c: isinstance(c, str)).astype(bool)]
+    pairs = case_ids[case_ids["case_id"].notna().to_numpy()]
     cases = [c.encode("utf-8") for c in pairs["case_id"].tolist()]
     sites = pairs["site_id"].astype(str).tolist()
     owners: dict[bytes, str | frozenset] = dict(zip(cases, sites))
@@ -268,6 +281,7 @@ class Checks:
         self.scanner = Scanner([n for _, n in self.site_names] + self.identifiers, self.owners.keys(),
                                patient_keys or ())
         self.problems: tuple[list[str], list[str], list[str]] = ([], [], [])
+        self.cells: dict[tuple, tuple] = {}      # CSV line and count columns -> their cells
 
     def cross_site(self, relative: str, own: str, hits: Hits) -> None:
         self.problems[0].extend(f"{relative} reveals {name.what}" for site, name in self.site_names
@@ -285,20 +299,55 @@ class Checks:
 
     def small_counts(self, relative: str, text: str, threshold: int) -> None:
         """Check 3 over one CSV table: its count columns read as text, as ``pd.read_csv(dtype=str)`` would."""
-        rows = csv.reader(io.StringIO(text))
-        header = next(rows, None) or []
-        wanted = {c: header.index(c) for c in COUNT_COLUMNS if c in header}
+        header_line, _, body = text.partition("\n")
+        if '"' in text or "\r" in text:        # quoted fields: the csv module splits the records
+            rows = list(csv.reader(io.StringIO(text)))
+            header, records = (rows[0] if rows else []), rows[1:]
+        else:                                    # one record per line, fields split at commas
+            header, records = header_line.split(","), None
+        wanted = [(c, header.index(c)) for c in COUNT_COLUMNS if c in header]
         if not wanted:
             return
-        body = list(rows)
-        for column, i in wanted.items():
-            numbers = pd.to_numeric(pd.Series([r[i] if i < len(r) else None for r in body], dtype=object),
-                                    errors="coerce")
+        columns = tuple(i for _, i in wanted)
+        values: list[set] = [set() for _ in wanted]
+        if records is None:
+            for line in body.split("\n"):
+                if not line:
+                    continue
+                cells = self.cells.get((line, columns))
+                if cells is None:
+                    fields = line.split(",")
+                    cells = self.cells[(line, columns)] = tuple(fields[i] if i < len(fields) else None
+                                                                for i in columns)
+                for seen, cell in zip(values, cells):
+                    seen.add(cell)
+        else:
+            for record in records:
+                for seen, i in zip(values, columns):
+                    seen.add(record[i] if i < len(record) else None)
+        for (column, _), seen in zip(wanted, values):
+            numbers = pd.to_numeric(pd.Series(sorted(seen, key=str), dtype=object), errors="coerce")
             if ((numbers >= 1) & (numbers <= threshold)).any():
                 self.problems[2].append(f"{relative} publishes a {column} count from 1 to {threshold}")
 
-    def run(self, *, cross_site: bool, identifiers: bool, threshold: int | None) -> list[str]:
-        for path in _published(self.folder):
+    def run(self, *, cross_site: bool, identifiers: bool, threshold: int | None,
+            workers: int | None = 1) -> list[str]:
+        """The problems found, kind by kind, in file order; ``workers`` processes share the packages."""
+        return [p for kind in self.by_kind(cross_site=cross_site, identifiers=identifiers, threshold=threshold,
+                                           workers=workers) for p in kind]
+
+    def by_kind(self, *, cross_site: bool, identifiers: bool, threshold: int | None,
+                workers: int | None = 1) -> tuple[list[str], list[str], list[str]]:
+        from .workers import forked_map
+
+        files = _published(self.folder)
+        chunks = [files[i:i + FILES_PER_TASK] for i in range(0, len(files), FILES_PER_TASK)]
+        parts = forked_map(lambda chunk: self._run(chunk, cross_site, identifiers, threshold), chunks, workers)
+        return tuple([p for part in parts for p in part[kind]] for kind in range(3))
+
+    def _run(self, files: list[Path], cross_site: bool, identifiers: bool, threshold: int | None):
+        self.problems = ([], [], [])
+        for path in files:
             parts = path.relative_to(self.folder).parts
             relative = str(path.relative_to(self.folder))
             own = parts[1] if len(parts) > 2 and parts[0] == "sites" else None   # the package holding the file
@@ -315,27 +364,37 @@ class Checks:
                     self.identifier(relative, hits)
             if counted:
                 self.small_counts(relative, text, threshold)
-        return self.problems[0] + self.problems[1] + self.problems[2]
+        return self.problems
 
 
-def cross_site_leaks(folder: Path, sites: pd.DataFrame, case_ids: pd.DataFrame) -> list[str]:
+def cross_site_leaks(folder: Path, sites: pd.DataFrame, case_ids: pd.DataFrame, workers: int | None = None) -> list[str]:
     """Problems of kind 1: a package that reveals another site."""
-    return Checks(folder, sites=sites, case_ids=case_ids).run(cross_site=True, identifiers=False, threshold=None)
+    return Checks(folder, sites=sites, case_ids=case_ids).run(cross_site=True, identifiers=False, threshold=None,
+                                                              workers=workers)
 
 
-def identifier_leaks(folder: Path, registry: Registry, patient_keys: set[str]) -> list[str]:
+def identifier_leaks(folder: Path, registry: Registry, patient_keys: set[str], workers: int | None = None) -> list[str]:
     """Problems of kind 2: a direct identifier, or a pseudonym of one, in any published file."""
     return Checks(folder, registry=registry, patient_keys=patient_keys).run(cross_site=False, identifiers=True,
-                                                                            threshold=None)
+                                                                            threshold=None, workers=workers)
 
 
-def small_count_leaks(folder: Path, threshold: int) -> list[str]:
+def small_count_leaks(folder: Path, threshold: int, workers: int | None = None) -> list[str]:
     """Problems of kind 3: a count from 1 to ``threshold`` in a site package's table."""
-    return Checks(folder).run(cross_site=False, identifiers=False, threshold=threshold)
+    return Checks(folder).run(cross_site=False, identifiers=False, threshold=threshold, workers=workers)
+
+
+def privacy_problems_by_kind(folder: Path, registry: Registry, sites: pd.DataFrame, case_ids: pd.DataFrame,
+                             patient_keys: set[str], workers: int | None = None
+                             ) -> tuple[list[str], list[str], list[str]]:
+    """The problems of kinds 1, 2 and 3, reading and scanning each published file once."""
+    checks = Checks(folder, sites=sites, case_ids=case_ids, registry=registry, patient_keys=patient_keys)
+    return checks.by_kind(cross_site=True, identifiers=True, threshold=registry.policy.small_cell_threshold,
+                          workers=workers)
 
 
 def privacy_problems(folder: Path, registry: Registry, sites: pd.DataFrame, case_ids: pd.DataFrame,
-                     patient_keys: set[str]) -> list[str]:
+                     patient_keys: set[str], workers: int | None = None) -> list[str]:
     """All three checks, reading each published file once (what the publication asset runs)."""
-    checks = Checks(folder, sites=sites, case_ids=case_ids, registry=registry, patient_keys=patient_keys)
-    return checks.run(cross_site=True, identifiers=True, threshold=registry.policy.small_cell_threshold)
+    return [p for kind in privacy_problems_by_kind(folder, registry, sites, case_ids, patient_keys, workers)
+            for p in kind]

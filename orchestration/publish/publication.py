@@ -16,9 +16,9 @@ from ..registry import Registry
 from ..settings import PROJECT_ROOT, Paths
 from ..warehouse import connect
 from .analyst_copy import publish_analyst_copy
-from .inputs import latest_period, read_inputs
+from .inputs import PublicationInputs, latest_period, read_inputs
 from .packages import build_publication
-from .privacy import privacy_problems
+from .privacy import privacy_problems, privacy_problems_by_kind
 from .release import INPUTS, code_version, release, staging_folder, write_manifest
 from .timing import Phases
 
@@ -90,3 +90,31 @@ def publish_period(registry: Registry, folders: Paths, period: str | None, run_i
     sites = target / "sites"
     return Publication(period=period, release=target, files=len(written), phases=phases,
                        site_packages=len(list(sites.iterdir())) if sites.exists() else 0)
+
+
+_CHECKED: dict[tuple, tuple[list[str], list[str], list[str]]] = {}
+
+
+def _state(folder: Path) -> tuple:
+    """What the folder holds now: every file's name, size and modification time."""
+    return tuple((str(p), s.st_size, s.st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()
+                 for s in [p.stat()])
+
+
+def released_problems(folder: Path, registry: Registry, warehouse: Path) -> tuple[list[str], list[str], list[str]]:
+    """The privacy problems (kinds 1, 2, 3) of a released folder, as the asset checks report them.
+
+    The three checks re-read the folder as released; when they run in one
+    process (``execute_in_process``, ``cqi``) the scan is shared, as long as
+    no file of the folder changed in between.
+    """
+    key = (str(folder), _state(folder))
+    if key not in _CHECKED:
+        inputs = PublicationInputs.load(folder / INPUTS)
+        with connect(warehouse, read_only=True) as con:
+            keys = {r[0] for r in con.execute("select distinct patient_key from raw.cases "
+                                              "where patient_key is not null").fetchall()}
+        _CHECKED.clear()
+        _CHECKED[key] = privacy_problems_by_kind(folder, registry, inputs.sites,
+                                                 inputs.cases[["site_id", "case_id"]].drop_duplicates(), keys)
+    return _CHECKED[key]

@@ -1,9 +1,10 @@
-"""Building a period's site packages in parallel worker processes.
+"""Building a period's site packages (and checking them) in parallel worker processes.
 
 Packages are independent of each other, and building one is CPU work in
 Python (charts, CUSUM, tables), so a publication of 700 sites uses every
 core: the job (the period's prepared tables) is handed to forked workers,
 which inherit it without copying, and each builds a share of the sites.
+The privacy checks share the published files out the same way.
 The files do not depend on the number of workers: each package is the
 same, and the results come back in site order.
 
@@ -22,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 MAX_WORKERS = 4
 CHUNK = 10          # sites per task: small enough to balance, large enough to amortise
 
-_JOB = None         # the job a forked worker inherits
+_TASK = None        # the task a forked worker inherits (never pickled)
 
 
 def default_workers() -> int:
@@ -36,24 +37,29 @@ def default_workers() -> int:
     return max(1, min(MAX_WORKERS, available))
 
 
-def _build(positions: range):
-    return _JOB.build([_JOB.sites[i] for i in positions])
+def _run(argument):
+    return _TASK(argument)
+
+
+def forked_map(task, arguments: list, workers: int | None = None) -> list:
+    """``[task(a) for a in arguments]``, in order, by forked workers that inherit ``task`` and its data."""
+    global _TASK
+    workers = default_workers() if workers is None else max(1, workers)
+    if workers == 1 or len(arguments) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [task(a) for a in arguments]
+    _TASK = task
+    try:
+        with ProcessPoolExecutor(max_workers=min(workers, len(arguments)),
+                                 mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_run, arguments))
+    finally:
+        _TASK = None
 
 
 def build_packages(job, workers: int | None = None) -> tuple[list, dict, dict[str, float]]:
     """Every site's package (``job.sites``): files written, CUSUM signal rows per site, seconds per phase."""
-    global _JOB
-    workers = default_workers() if workers is None else max(1, workers)
     chunks = [range(i, min(i + CHUNK, len(job.sites))) for i in range(0, len(job.sites), CHUNK)]
-    if workers == 1 or len(chunks) < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return job.build(job.sites)
-    _JOB = job
-    try:
-        with ProcessPoolExecutor(max_workers=min(workers, len(chunks)),
-                                 mp_context=multiprocessing.get_context("fork")) as pool:
-            parts = list(pool.map(_build, chunks))
-    finally:
-        _JOB = None
+    parts = forked_map(lambda positions: job.build([job.sites[i] for i in positions]), chunks, workers)
     written, signalled, seconds = [], {}, {}
     for files, signals, phases in parts:
         written += files
