@@ -15,7 +15,9 @@ part except the sheets comes from xlsxwriter itself (a skeleton workbook per
 set of sheet names), and each sheet's XML is the one xlsxwriter writes for
 the same cells (tests/unit/test_publish_xlsx.py compares them). Only the
 deflate compression of the zip differs (level 1 here), so a reader sees the
-same cells, types and formats as before.
+same cells, types and formats as before. The shared sheet is compressed once
+per period too, in blocks that concatenate (``Block``), so a site's workbook
+costs the compression of its own rows only.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ import datetime as dt
 import io
 import math
 import re
+import struct
 import zipfile
+import zlib
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -139,21 +144,41 @@ class Cells:
         return f'<row r="1">{cells}</row>' if cells else ""
 
 
-class Sheet:
-    """One worksheet's rows (XML) and its extent, ready to be put in a workbook."""
+GROUP = 64      # rows per separately compressed block of a shared sheet
 
-    def __init__(self, rows: list[str], last_row: int, columns: int, has_dates: bool):
-        self.rows, self.last_row, self.columns, self.has_dates = rows, last_row, columns, has_dates
+
+@dataclass(frozen=True)
+class Block:
+    """Some bytes of a zip member and their raw deflate stream, ended on a full flush so that
+    blocks compressed apart concatenate into one valid stream (as pigz does)."""
+
+    raw: bytes
+    deflated: bytes
+
+    @classmethod
+    def of(cls, raw: bytes) -> "Block":
+        compressor = zlib.compressobj(COMPRESSION, zlib.DEFLATED, -15)
+        return cls(raw, compressor.compress(raw) + compressor.flush(zlib.Z_FULL_FLUSH))
+
+
+_END = zlib.compressobj(COMPRESSION, zlib.DEFLATED, -15).flush(zlib.Z_FINISH)   # a final empty block
+
+
+class Sheet:
+    """One worksheet's rows (compressed blocks of XML) and its extent, ready to be put in a workbook."""
+
+    def __init__(self, blocks: list[Block], last_row: int, columns: int, has_dates: bool):
+        self.blocks, self.last_row, self.columns, self.has_dates = blocks, last_row, columns, has_dates
 
     @classmethod
     def of(cls, cells: Cells, positions=None) -> "Sheet":
         positions = range(cells.rows) if positions is None else positions
-        rows = [cells.header_xml(), *cells.row_xml(positions)]
-        rows = [r for r in rows if r]
-        return cls(rows, _last_row(rows), len(cells.columns), cells.has_dates(positions))
+        rows = [r for r in (cells.header_xml(), *cells.row_xml(positions)) if r]
+        blocks = [Block.of("".join(rows).encode("utf-8"))] if rows else []
+        return cls(blocks, _last_row(rows), len(cells.columns), cells.has_dates(positions))
 
     def dimension(self) -> str:
-        if not self.rows:
+        if not self.blocks:
             return "A1"
         last_column = xl_col_to_name(self.columns - 1)
         if self.last_row == 1 and self.columns == 1:
@@ -168,23 +193,32 @@ def _last_row(rows: list[str]) -> int:
 
 
 class SheetRows:
-    """A sheet shared by every site but for a few rows: the rows built once, two variants of each."""
+    """A sheet shared by every site but for a few rows: its rows built and compressed once, in blocks of
+    ``GROUP`` rows; a site's sheet recompresses only the blocks holding its own rows."""
 
     def __init__(self, plain: Cells, variant: Cells):
-        self.header = plain.header_xml()
         if plain.rows != variant.rows or len(plain.columns) != len(variant.columns):
             raise ValueError("the two variants of a shared sheet must have the same shape")
+        self.header = plain.header_xml()
         self.plain = plain.row_xml(range(plain.rows))
         self.variant = variant.row_xml(range(variant.rows))
         self.columns = len(plain.columns)
         self.dates = plain.has_dates(range(plain.rows)) or variant.has_dates(range(variant.rows))
+        self.blocks = [Block.of("".join(self.plain[i:i + GROUP]).encode("utf-8"))
+                       for i in range(0, len(self.plain), GROUP)]
+        self.head = Block.of(self.header.encode("utf-8")) if self.header else None
 
     def sheet(self, swapped) -> Sheet:
-        rows = list(self.plain)
-        for i in swapped:
-            rows[i] = self.variant[i]
-        rows = [r for r in (self.header, *rows) if r]
-        return Sheet(rows, _last_row(rows), self.columns, self.dates)
+        swapped = set(swapped)
+        blocks = list(self.blocks)
+        for g in sorted({i // GROUP for i in swapped}):
+            rows = [self.variant[i] if i in swapped else self.plain[i]
+                    for i in range(g * GROUP, min((g + 1) * GROUP, len(self.plain)))]
+            blocks[g] = Block.of("".join(rows).encode("utf-8"))
+        last = next((r for i in reversed(range(len(self.plain)))
+                     for r in [self.variant[i] if i in swapped else self.plain[i]] if r), self.header)
+        blocks = [b for b in ([self.head] if self.head else []) + blocks if b.raw]
+        return Sheet(blocks, _last_row([last] if last else []), self.columns, self.dates)
 
 
 @lru_cache(maxsize=16)
@@ -202,11 +236,43 @@ def _skeleton(names: tuple[str, ...], dates: bool) -> tuple[tuple[str, bytes], .
         return tuple((info.filename, archive.read(info.filename)) for info in archive.infolist())
 
 
-def sheet_xml(template: bytes, sheet: Sheet) -> bytes:
-    text = template.decode("utf-8")
-    text = _DIMENSION.sub(f'<dimension ref="{sheet.dimension()}"/>', text, count=1)
-    data = f"<sheetData>{''.join(sheet.rows)}</sheetData>" if sheet.rows else "<sheetData/>"
-    return _SHEET_DATA.sub(lambda _: data, text, count=1).encode("utf-8")
+@lru_cache(maxsize=64)
+def _fixed(data: bytes) -> Block:
+    return Block.of(data)
+
+
+def sheet_blocks(template: bytes, sheet: Sheet) -> list[Block]:
+    """A sheet's XML: xlsxwriter's (empty) sheet with the dimension and the rows put in."""
+    text = _DIMENSION.sub(f'<dimension ref="{sheet.dimension()}"/>', template.decode("utf-8"), count=1)
+    if not sheet.blocks:
+        return [_fixed(text.encode("utf-8"))]
+    before, after = _SHEET_DATA.split(text, maxsplit=1)
+    return [_fixed(f"{before}<sheetData>".encode("utf-8")), *sheet.blocks,
+            _fixed(f"</sheetData>{after}".encode("utf-8"))]
+
+
+_DOS_TIME, _DOS_DATE = 0, (0 << 9) | (1 << 5) | 31     # 1980-01-31 00:00, as xlsxwriter stamps its parts
+
+
+def _zip(members: list[tuple[str, list[Block]]]) -> bytes:
+    """A zip archive of deflated members (local headers, data, central directory)."""
+    out, central, offset = [], [], 0
+    for name, blocks in members:
+        crc, size = 0, 0
+        for block in blocks:
+            crc = zlib.crc32(block.raw, crc)
+            size += len(block.raw)
+        data = b"".join(block.deflated for block in blocks) + _END
+        encoded = name.encode("utf-8")
+        header = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, _DOS_TIME, _DOS_DATE, crc, len(data), size,
+                             len(encoded), 0)
+        central.append(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 8, _DOS_TIME, _DOS_DATE, crc, len(data),
+                                   size, len(encoded), 0, 0, 0, 0, 0, offset) + encoded)
+        out += [header, encoded, data]
+        offset += len(header) + len(encoded) + len(data)
+    directory = b"".join(central)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(central), len(central), len(directory), offset, 0)
+    return b"".join(out) + directory + end
 
 
 def write_workbook(sheets: dict[str, Sheet], path: Path) -> Path:
@@ -214,14 +280,10 @@ def write_workbook(sheets: dict[str, Sheet], path: Path) -> Path:
     names = tuple(name[:31] for name in sheets)
     parts = _skeleton(names, any(s.has_dates for s in sheets.values()))
     by_index = {f"xl/worksheets/sheet{i}.xml": sheet for i, sheet in enumerate(sheets.values(), start=1)}
+    members = [(name, sheet_blocks(data, by_index[name]) if name in by_index else [_fixed(data)])
+               for name, data in parts]
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESSION) as archive:
-        for name, data in parts:
-            if name in by_index:
-                data = sheet_xml(data, by_index[name])
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 31, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=COMPRESSION)
+    partial.write_bytes(_zip(members))
     partial.replace(path)
     return path

@@ -75,14 +75,14 @@ def test_every_part_of_the_workbook_equals_what_xlsxwriter_writes(tmp_path):
 
 
 def test_a_shared_sheet_with_swapped_rows_equals_the_sheet_built_for_the_site(tmp_path):
-    peers = pd.DataFrame({"site": ["P-1", "P-2", "P-3"], "oe": [0.5, 1.0, 1.5]})
+    peers = pd.DataFrame({"site": [f"P-{i}" for i in range(150)], "oe": np.linspace(0.5, 1.5, 150)})
     mine = peers.assign(site=peers["site"] + " (you)")
-    shared = SheetRows(Cells(peers), Cells(mine))
+    shared = SheetRows(Cells(peers), Cells(mine))     # three compressed blocks of rows
     direct = peers.copy()
-    direct.loc[1, "site"] = "P-2 (you)"
-    a = write_workbook({"comparison": shared.sheet([1])}, tmp_path / "a.xlsx")
+    direct.loc[[2, 100], "site"] = ["P-2 (you)", "P-100 (you)"]
+    a = write_workbook({"comparison": shared.sheet([2, 100])}, tmp_path / "a.xlsx")
     b = write_workbook({"comparison": Sheet.of(Cells(direct))}, tmp_path / "b.xlsx")
     assert _members(a) == _members(b)
-    sheet = openpyxl.load_workbook(a, read_only=True).worksheets[0]
-    assert [r for r in sheet.iter_rows(values_only=True)] == [("site", "oe"), ("P-1", 0.5), ("P-2 (you)", 1),
-                                                              ("P-3", 1.5)]
+    rows = list(openpyxl.load_workbook(a, read_only=True).worksheets[0].iter_rows(values_only=True))
+    assert rows[0] == ("site", "oe") and rows[3] == ("P-2 (you)", peers["oe"][2]) and rows[101][0] == "P-100 (you)"
+    assert len(rows) == 151 and rows[-1] == ("P-149", 1.5)
