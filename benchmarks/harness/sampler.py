@@ -1,0 +1,80 @@
+"""Resident memory of a process tree, sampled from outside the process.
+
+Why from outside: the measured cycle runs in a child process, and dbt runs in
+subprocesses of that child. A sampling thread inside the cycle would share
+its GIL and miss the dbt processes; polling ``/proc`` from the parent sees
+every descendant and needs no third-party package (psutil is not installed).
+RSS is summed over the tree, so pages shared between processes count twice:
+a slight overestimate, never an underestimate.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def tree_pids(root: int) -> list[int]:
+    """``root`` and every descendant still alive."""
+    pids, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        pids.append(pid)
+        stack += _children(pid)
+    return pids
+
+
+def rss_kib(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/statm").read_text().split()
+        return int(fields[1]) * PAGE_KIB
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+class TreeSampler:
+    """Samples (wall-clock time, tree RSS in KiB) every ``interval`` seconds until stopped."""
+
+    def __init__(self, pid: int, interval: float = 0.05):
+        self.pid, self.interval = pid, interval
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            total = sum(rss_kib(p) for p in tree_pids(self.pid))
+            self.samples.append((time.time(), total))
+            self._stop.wait(self.interval)
+
+    def start(self) -> "TreeSampler":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak_mib(self, start: float | None = None, end: float | None = None) -> float:
+        """The highest sampled tree RSS between ``start`` and ``end`` (wall-clock seconds), in MiB."""
+        start = float("-inf") if start is None else start
+        end = float("inf") if end is None else end
+        inside = [kib for t, kib in self.samples if start <= t <= end]
+        if not inside:   # a window shorter than one interval: the nearest sample
+            mid = (start + end) / 2
+            inside = [min(self.samples, key=lambda s: abs(s[0] - mid))[1]] if self.samples else [0]
+        return round(max(inside) / 1024, 1)
