@@ -85,4 +85,4 @@ def test_cqi_override_leaves_a_request_with_the_unneutralised_value_for_the_next
     assert len(requests) == 1
     assert json.loads(requests[0].read_text())["observed"] == "-72.5"
     unknown = CliRunner().invoke(app, ["override", "Q-0000000000000000", "--reason", "x", "--author", "y"])
-    assert unknown.exit_code == 1
+    assert unknown.exit_code == 2
