@@ -99,8 +99,7 @@ def release_state(release: Path) -> dict[str, object]:
     """A released folder: checksums of its published files, its manifest, and its inputs snapshot as tables.
 
     The snapshot (``inputs/``, what ``cqi publish --verify`` rebuilds from) is
-    compared as tables: it holds the case probabilities, whose last bits may
-    differ between two builds of the marts (``FLOAT_TOLERANCE``).
+    compared as tables, with the floating-point margin ``FLOAT_TOLERANCE``.
     """
     manifest = json.loads((release / MANIFEST).read_text(encoding="utf-8"))
     published = {str(p.relative_to(release)): _sha(p) for p in sorted(release.rglob("*"))
@@ -128,10 +127,9 @@ def manifest_differences(a: dict, b: dict) -> set[str]:
     return {key for key in set(a) | set(b) if a.get(key) != b.get(key)}
 
 
-# Floating-point columns may differ in their last bits between two builds of
-# the same data: marts.fct_case_risk sums each case's contributions in no fixed
-# order (see docs/reliability.md). Everything else must be equal exactly;
-# test_idempotency shows (as an expected failure) that the floats are not.
+# A margin for floating-point columns in the crash-convergence comparisons:
+# two builds are equal to the last bit (test_the_marts_of_two_runs_are_equal_
+# to_the_last_bit compares with no tolerance; see docs/reliability.md).
 FLOAT_TOLERANCE = 1e-12
 
 

@@ -78,7 +78,8 @@ contributions as (
 ),
 
 scored as (
-    select site_id, case_id, measure_id, sum(contribution) as linear_predictor
+    -- Summed in a fixed order (by value), so a rebuild gives the same bits.
+    select site_id, case_id, measure_id, sum(contribution order by contribution) as linear_predictor
     from contributions
     group by site_id, case_id, measure_id
 )
