@@ -127,6 +127,8 @@ def profile_lines(figures: dict, top: int = 3) -> list[str]:
     """Where the full cycle's time went: orchestration split, dbt nodes, sampled Python lines per step."""
     profile = figures.get("profile") or {}
     split = figures.get("orchestration_split") or {}
+    if not profile and not split:   # a result from before the profiler
+        return []
     lines = ["Where the full cycle's time went:", ""]
     if split:
         lines.append(f"- orchestration outside steps: {split['before_run_s']:.1f} s before the run starts (planning "
