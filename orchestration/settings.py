@@ -81,6 +81,19 @@ def paths() -> Paths:
     return Paths(data_dir())
 
 
+DEFAULT_DUCKDB_MEMORY_LIMIT = "6GB"
+
+
+def duckdb_memory_limit() -> str:
+    """DuckDB's memory limit for every warehouse connection, dbt's included (``CQI_DUCKDB_MEMORY_LIMIT``).
+
+    DuckDB's own default is 80% of the machine; scoring a national
+    registry in long form would take that and more. With a limit it spills to
+    disk instead, so a run stays within its memory budget (8 GiB at L).
+    """
+    return os.environ.get("CQI_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT)
+
+
 def registry_id() -> str:
     return os.environ.get("CQI_REGISTRY", DEFAULT_REGISTRY)
 
