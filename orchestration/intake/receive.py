@@ -1,8 +1,10 @@
-"""Receiving one file: archive, read, map, cast, pseudonymise, load, receipt.
+"""Receiving files: archive, read, map, cast, pseudonymise, load, receipt.
 
-The database writes for one submission happen in one transaction, so a crash
-never leaves half a submission visible; the archive copy is made before
-anything else, so a crash never loses what the site sent.
+Each file is judged here on its own; the files of a run are then loaded
+together (``batch.py``): the database writes of a batch of submissions happen
+in one transaction, so a crash never leaves half a submission visible. The
+archive copy is made before anything else, so a crash never loses what the
+site sent.
 
 Resubmission rule (documented in docs/decisions/resubmissions.md): a
 submission replaces, for its site, every period its rows fall in. The current
