@@ -78,8 +78,11 @@ contributions as (
 ),
 
 scored as (
-    -- Summed in a fixed order (by value), so a rebuild gives the same bits.
-    select site_id, case_id, measure_id, sum(contribution order by contribution) as linear_predictor
+    -- fsum (Kahan-Babuska compensated summation) leaves no rounding error that
+    -- depends on the order DuckDB adds a case's few dozen terms in, so a rebuild
+    -- gives the same bits (tests/reliability: marts equal to the last bit). An
+    -- ordered sum would too, but cannot spill and ran out of memory at 1M cases.
+    select site_id, case_id, measure_id, fsum(contribution) as linear_predictor
     from contributions
     group by site_id, case_id, measure_id
 )
