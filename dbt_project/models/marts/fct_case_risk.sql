@@ -78,11 +78,10 @@ contributions as (
 ),
 
 scored as (
-    -- fsum (Kahan-Babuska compensated summation) leaves no rounding error that
-    -- depends on the order DuckDB adds a case's few dozen terms in, so a rebuild
-    -- gives the same bits (tests/reliability: marts equal to the last bit). An
-    -- ordered sum would too, but cannot spill and ran out of memory at 1M cases.
-    select site_id, case_id, measure_id, fsum(contribution) as linear_predictor
+    -- DuckDB adds a case's terms in no fixed order, so two builds may differ in
+    -- the last bits (about 1e-15); published values are rounded. An ordered sum
+    -- cannot spill and ran out of memory at 1M cases; fsum did not fix it.
+    select site_id, case_id, measure_id, sum(contribution) as linear_predictor
     from contributions
     group by site_id, case_id, measure_id
 )
