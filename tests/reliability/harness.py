@@ -127,9 +127,9 @@ def manifest_differences(a: dict, b: dict) -> set[str]:
     return {key for key in set(a) | set(b) if a.get(key) != b.get(key)}
 
 
-# Floating-point columns may differ in their last bits between two builds of
-# the same data: marts.fct_case_risk sums each case's contributions in no fixed
-# order (see docs/reliability.md). Everything else must be equal exactly.
+# A margin for floating-point columns in the crash-convergence comparisons;
+# two builds are equal to the last bit (test_the_marts_of_two_runs_are_equal_
+# to_the_last_bit compares with no tolerance; see docs/reliability.md).
 FLOAT_TOLERANCE = 1e-12
 
 

@@ -93,9 +93,6 @@ def analyst_copy(data_dir: Path) -> dict[str, pd.DataFrame]:
     return tables
 
 
-@pytest.mark.xfail(strict=True, reason="marts.fct_case_risk sums each case's contributions in no fixed order: "
-                                       "linear_predictor differs in the last bits between two builds "
-                                       "(see docs/reliability.md)")
 def test_the_marts_of_two_runs_are_equal_to_the_last_bit(reference, two_at_once):
     data = two_at_once[0]
     assert differing_tables(reference.marts, marts(data / "warehouse.duckdb"), tolerance=0) == []

@@ -78,10 +78,12 @@ contributions as (
 ),
 
 scored as (
-    -- DuckDB adds a case's terms in no fixed order, so two builds may differ in
-    -- the last bits (about 1e-15); published values are rounded. An ordered sum
-    -- cannot spill and ran out of memory at 1M cases; fsum did not fix it.
-    select site_id, case_id, measure_id, sum(contribution) as linear_predictor
+    -- Summed in fixed point (units of 1e-12, exact integer addition): DuckDB adds
+    -- a case's terms in no fixed order, and a floating-point sum then differs in
+    -- the last bits between builds; integers add up the same in any order. An
+    -- ordered sum would too, but cannot spill and ran out of memory at 1M cases.
+    select site_id, case_id, measure_id,
+        cast(sum(cast(round(contribution * 1e12) as hugeint)) as double) / 1e12 as linear_predictor
     from contributions
     group by site_id, case_id, measure_id
 )
