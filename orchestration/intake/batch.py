@@ -62,7 +62,6 @@ class Batch:
     registry: Registry
     secret: bytes
     files: list[StagedFile] = field(default_factory=list)
-    rows: int = 0
 
     def __post_init__(self) -> None:
         columns = ", ".join(f"{c} varchar" for c in batch_columns(self.registry).values())
@@ -76,7 +75,6 @@ class Batch:
                               f"{period}, {staged.truncated_row or 'null'}, {self._cells(file_columns, '')} "
                               f"from {text_table}")
         self.files.append(staged)
-        self.rows += staged.receipt.rows_received
 
     def add_group(self, files: list[tuple[StagedFile, int]], text_table: str, file_columns: dict[str, str]) -> None:
         """Append files read together (``read.read_csv_group``): (file, its first ordinal) each."""
@@ -89,9 +87,7 @@ class Batch:
                               f"{self._cells(file_columns, 'g.')} from {text_table} g join group_index i "
                               f"using (filename)")
         self.con.execute("drop table group_index")
-        for staged, _ in files:
-            self.files.append(staged)
-            self.rows += staged.receipt.rows_received
+        self.files.extend(staged for staged, _ in files)
 
     def _cells(self, file_columns: dict[str, str], prefix: str) -> str:
         """The batch's columns from a file's text columns: blanks trimmed, empty cells NULL (``clean_cell``)."""
