@@ -12,10 +12,11 @@ site-period is current).
 Why: each of those wide statements costs tens of milliseconds to plan and
 run whatever the row count, so running them per file made fixed costs
 dominate (about 120 ms a file, 96 s for a million cases in 640 files); once
-per batch they cost that once. A batch is bounded by bytes (``receive.BATCH_BYTES``) so memory
-stays bounded at any scale. If a batch fails for a reason in the data (not
-the warehouse), its files are loaded again one at a time so that one bad
-file is rejected and the others are not held back (``receive.receive_archived``).
+per batch they cost that once. A batch is bounded by bytes
+(``receive.BATCH_BYTES``), so memory stays bounded at any scale. If a batch
+fails for a reason in the data (not the warehouse), its files are loaded
+again one at a time, so that one bad file is rejected and the others are not
+held back (``receive.load_archived_files``).
 """
 
 from __future__ import annotations
