@@ -3,17 +3,32 @@
 -- logit(p) = intercept + sum(beta * value, missing values imputed with the
 -- stored median) + sum(beta of missing indicators) + beta of the case's level
 -- group for each code list (0 for the reference and for unseen levels).
+--
+-- Scored wide: the linear coefficients are first laid out as one row per
+-- measure (each risk factor's beta, imputed value and missing-indicator beta),
+-- each code list's level betas are joined on the case's level, then each
+-- case's terms are added in one expression (no case x factor long table).
+-- The columns come from the risk factors of the current models (read from the
+-- coefficient table at run time), the numbers from the table at query time:
+-- no coefficient is written into SQL. Adding terms in a fixed order also makes
+-- two builds agree to the last bit.
+{%- set factors = risk_factor_columns() %}
+
 with outcomes as (
     select * from {{ ref('int_case_outcomes') }}
     where is_counted
 ),
 
 cases as (
-    select site_id, case_id, operation_date from {{ ref('stg_registry__cases') }}
-),
-
-factor_values as (
-    select * from {{ ref('int_case_risk_factor_values') }}
+    select
+        site_id,
+        case_id,
+        operation_date
+        {%- for factor in factors %},
+        try_cast("{{ factor }}" as double) as "{{ factor }}__number",
+        coalesce(cast("{{ factor }}" as varchar), '(missing)') as "{{ factor }}__level"
+        {%- endfor %}
+    from {{ ref('stg_registry__cases') }}
 ),
 
 versions as (
@@ -27,78 +42,64 @@ coefficients as (
     inner join versions using (model_version, measure_id)
 ),
 
-level_map as (
+level_betas as (
     select measure_id, variable, estimate, unnest(from_json(levels, '["VARCHAR"]')) as level_key
     from coefficients
     where kind in ('level', 'reference')
 ),
 
-categorical_variables as (
-    select distinct measure_id, variable from level_map
-),
-
-contributions as (
-    select outcomes.site_id, outcomes.case_id, outcomes.measure_id, coefficients.estimate as contribution
-    from outcomes
-    inner join coefficients on coefficients.measure_id = outcomes.measure_id and coefficients.kind = 'intercept'
-
-    union all
-
-    select outcomes.site_id, outcomes.case_id, outcomes.measure_id,
-        coefficients.estimate * coalesce(factor_values.numeric_value, coefficients.impute_value)
-    from outcomes
-    inner join coefficients
-        on coefficients.measure_id = outcomes.measure_id and coefficients.kind in ('numeric', 'boolean')
-    inner join factor_values
-        on factor_values.site_id = outcomes.site_id and factor_values.case_id = outcomes.case_id
-        and factor_values.variable = coefficients.variable
-
-    union all
-
-    select outcomes.site_id, outcomes.case_id, outcomes.measure_id,
-        coefficients.estimate * cast(factor_values.numeric_value is null as double)
-    from outcomes
-    inner join coefficients
-        on coefficients.measure_id = outcomes.measure_id and coefficients.kind = 'missing_indicator'
-    inner join factor_values
-        on factor_values.site_id = outcomes.site_id and factor_values.case_id = outcomes.case_id
-        and factor_values.variable = coefficients.variable
-
-    union all
-
-    select outcomes.site_id, outcomes.case_id, outcomes.measure_id, coalesce(level_map.estimate, 0)
-    from outcomes
-    inner join categorical_variables on categorical_variables.measure_id = outcomes.measure_id
-    inner join factor_values
-        on factor_values.site_id = outcomes.site_id and factor_values.case_id = outcomes.case_id
-        and factor_values.variable = categorical_variables.variable
-    left join level_map
-        on level_map.measure_id = outcomes.measure_id and level_map.variable = factor_values.variable
-        and level_map.level_key = factor_values.level_key
+weights as (
+    select
+        measure_id,
+        coalesce(sum(estimate) filter (where kind = 'intercept'), 0) as intercept
+        {%- for factor in factors %},
+        coalesce(sum(estimate) filter (where variable = '{{ factor }}' and kind in ('numeric', 'boolean')), 0)
+            as "{{ factor }}__beta",
+        coalesce(max(impute_value) filter (where variable = '{{ factor }}' and kind in ('numeric', 'boolean')), 0)
+            as "{{ factor }}__impute",
+        coalesce(sum(estimate) filter (where variable = '{{ factor }}' and kind = 'missing_indicator'), 0)
+            as "{{ factor }}__missing_beta"
+        {%- endfor %}
+    from coefficients
+    group by measure_id
 ),
 
 scored as (
-    -- Summed in fixed point (units of 1e-12, exact integer addition): DuckDB adds
-    -- a case's terms in no fixed order, and a floating-point sum then differs in
-    -- the last bits between builds; integers add up the same in any order. An
-    -- ordered sum would too, but cannot spill and ran out of memory at 1M cases.
-    select site_id, case_id, measure_id,
-        cast(sum(cast(round(contribution * 1e12) as hugeint)) as double) / 1e12 as linear_predictor
-    from contributions
-    group by site_id, case_id, measure_id
+    select
+        outcomes.site_id,
+        outcomes.case_id,
+        outcomes.period,
+        cases.operation_date,
+        outcomes.measure_id,
+        versions.model_version,
+        outcomes.is_event,
+        weights.intercept
+        {%- for factor in factors %}
+            + weights."{{ factor }}__beta" * coalesce(cases."{{ factor }}__number", weights."{{ factor }}__impute")
+            + weights."{{ factor }}__missing_beta" * cast(cases."{{ factor }}__number" is null as double)
+            + coalesce("{{ factor }}__level_beta".estimate, 0)
+        {%- endfor %}
+            as linear_predictor
+    from outcomes
+    inner join versions using (measure_id)
+    inner join weights using (measure_id)
+    inner join cases using (site_id, case_id)
+    {%- for factor in factors %}
+    left join level_betas as "{{ factor }}__level_beta"
+        on "{{ factor }}__level_beta".measure_id = outcomes.measure_id
+        and "{{ factor }}__level_beta".variable = '{{ factor }}'
+        and "{{ factor }}__level_beta".level_key = cases."{{ factor }}__level"
+    {%- endfor %}
 )
 
 select
-    outcomes.site_id,
-    outcomes.case_id,
-    outcomes.period,
-    cases.operation_date,
-    outcomes.measure_id,
-    versions.model_version,
-    outcomes.is_event,
-    scored.linear_predictor,
-    1 / (1 + exp(-scored.linear_predictor)) as expected_probability
-from outcomes
-inner join scored using (site_id, case_id, measure_id)
-inner join versions using (measure_id)
-inner join cases using (site_id, case_id)
+    site_id,
+    case_id,
+    period,
+    operation_date,
+    measure_id,
+    model_version,
+    is_event,
+    linear_predictor,
+    1 / (1 + exp(-linear_predictor)) as expected_probability
+from scored
