@@ -72,10 +72,11 @@ is usually called acceptable, 0.7 high.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 from scipy.special import expit, gammaln, logit, logsumexp
 
 from .intervals import level_label
@@ -141,8 +142,20 @@ def _modes(a, o, n, sigma2, iterations=100):
     return u, 1.0 / np.sqrt(n * pi * (1 - pi) + 1.0 / sigma2)
 
 
+_LOG_SQRT_2PI = np.log(np.sqrt(2 * np.pi))
+
+
 def _log_density(u, a, o, m, sigma):
-    return _log_kernel(o, m, a + u) + stats.norm.logpdf(u, scale=sigma)
+    # log N(u; 0, sigma^2) written out as scipy.stats.norm.logpdf computes it
+    # (the optimiser calls this thousands of times; scipy's checks dominated)
+    z = u / sigma
+    return _log_kernel(o, m, a + u) + (-z**2 / 2.0 - _LOG_SQRT_2PI - np.log(sigma))
+
+
+@cache
+def _hermgauss(points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Hermite nodes and weights, computed once per order (the optimiser asks thousands of times)."""
+    return np.polynomial.hermite.hermgauss(points)
 
 
 def marginal_log_likelihood(mu, sigma, observed, expected, n, variance=None, quad_points: int = 30) -> float:
@@ -159,7 +172,7 @@ def marginal_log_likelihood(mu, sigma, observed, expected, n, variance=None, qua
     sigma = abs(float(sigma))
     if sigma < 1e-8:
         return float(np.sum(const + _log_kernel(o, m, a)))
-    x, w = np.polynomial.hermite.hermgauss(quad_points)
+    x, w = _hermgauss(quad_points)
     mode, sd = _modes(a, o, m, sigma**2)
     nodes = mode[:, None] + np.sqrt(2.0) * sd[:, None] * x[None, :]
     logf = _log_density(nodes, a[:, None], o[:, None], m[:, None], sigma)
