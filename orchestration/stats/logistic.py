@@ -77,13 +77,17 @@ coefficients rather than re-derived:
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.linalg.blas import dsyrk
 from scipy.special import expit
 
 INTERCEPT = "intercept"
@@ -143,7 +147,10 @@ class LogisticFit:
         frame = _as_frame(X)
         if INTERCEPT in self.terms and INTERCEPT not in frame.columns:
             frame = frame.assign(**{INTERCEPT: 1.0})
-        Xm = frame[list(self.terms)].to_numpy(dtype=float)
+        if list(frame.columns) == list(self.terms):
+            Xm = frame.to_numpy(dtype=float)   # the fit's own design: no column selection, no copy
+        else:
+            Xm = frame[list(self.terms)].to_numpy(dtype=float)
         eta = Xm @ self.coefficients.to_numpy()
         return eta if offset is None else eta + np.asarray(offset, dtype=float)
 
@@ -166,19 +173,88 @@ def _loglik(eta: np.ndarray, y: np.ndarray) -> float:
     return float(np.sum(y * eta - np.logaddexp(0.0, eta)))
 
 
+_BLOCK_ROWS = 32768
+
+
+@functools.cache
+def _openblas_thread_setters() -> tuple:
+    """``openblas_set_num_threads_local`` of every OpenBLAS loaded in this process (numpy's, scipy's).
+
+    Found through /proc/self/maps (Linux); empty elsewhere or on older
+    OpenBLAS builds, and then nothing is changed.
+    """
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1]})
+    except OSError:
+        return ()
+    setters = []
+    for path in paths:
+        try:
+            setter = ctypes.CDLL(path).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+        setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
+        setters.append(setter)
+    return tuple(setters)
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Run BLAS on the calling thread alone while fitting.
+
+    The products of a fit are small per call (k x k from blocks of rows), so
+    a second BLAS thread gains little, and on a busy machine (the pipeline
+    shares its cores with DuckDB and other jobs) OpenBLAS threads waiting for
+    each other made one information matrix take seconds instead of 0.1 s.
+    The setting is per thread and restored on exit.
+    """
+    setters = _openblas_thread_setters()
+    previous = [setter(1) for setter in setters]
+    try:
+        yield
+    finally:
+        for setter, count in zip(setters, previous):
+            setter(count)
+
+
+def _information(Xm: np.ndarray, w: np.ndarray, penalty: np.ndarray) -> np.ndarray:
+    """X'WX + diag(penalty), W = diag(w), accumulated over blocks of rows.
+
+    Each block is scaled by sqrt(w) and added as a symmetric rank-k update
+    (BLAS ``dsyrk``), so no n x k temporary is made per iteration and only
+    one triangle is computed.
+    """
+    n, k = Xm.shape
+    root = np.sqrt(w)
+    upper = np.zeros((k, k), order="F")
+    for start in range(0, n, _BLOCK_ROWS):
+        stop = min(n, start + _BLOCK_ROWS)
+        scaled = Xm[start:stop] * root[start:stop, None]
+        upper = dsyrk(1.0, scaled, beta=1.0, c=upper, trans=1, lower=0, overwrite_c=1)
+    return np.triu(upper) + np.triu(upper, 1).T + np.diag(penalty)
+
+
 def _newton(Xm, y, offset, penalty, beta, max_iter, tol):
-    """Penalised Newton-Raphson with step halving. Returns (beta, H, converged, iters)."""
+    """Penalised Newton-Raphson with step halving. Returns (beta, H, converged, iters).
+
+    Converged when the full Newton step is below ``tol`` in every
+    coefficient: the step is taken and the information already computed at
+    the previous point is returned (it differs from the one at the estimate
+    by O(tol)), so the last iteration costs no second information matrix.
+    """
     eta = offset + Xm @ beta
     objective = _loglik(eta, y) - 0.5 * np.sum(penalty * beta**2)
     H = None
     for iteration in range(1, max_iter + 1):
         p = expit(eta)
-        w = p * (1.0 - p)
         grad = Xm.T @ (y - p) - penalty * beta
-        H = (Xm * w[:, None]).T @ Xm + np.diag(penalty)
+        H = _information(Xm, p * (1.0 - p), penalty)
         if not np.all(np.isfinite(H)) or np.linalg.cond(H) > 1e13:
             return beta, H, False, iteration
         step = np.linalg.solve(H, grad)
+        if np.max(np.abs(step)) < tol:
+            return beta + step, H, True, iteration
         t = 1.0
         while True:
             candidate = beta + t * step
@@ -190,9 +266,7 @@ def _newton(Xm, y, offset, penalty, beta, max_iter, tol):
         beta, eta, objective = candidate, cand_eta, cand_obj
         if np.max(np.abs(t * step)) < tol:
             p = expit(eta)
-            w = p * (1.0 - p)
-            H = (Xm * w[:, None]).T @ Xm + np.diag(penalty)
-            return beta, H, True, iteration
+            return beta, _information(Xm, p * (1.0 - p), penalty), True, iteration
     return beta, H, False, max_iter
 
 
@@ -221,26 +295,32 @@ def fit_logistic(
     penalty ``ridge/2 * sum(beta_k^2)`` on the non-intercept coefficients and
     flagged ``separation=True`` (see the module docstring).
     """
-    frame = _as_frame(X).copy()
-    if intercept and INTERCEPT not in frame.columns:
-        frame.insert(0, INTERCEPT, 1.0)
-    yv = np.asarray(y, dtype=float).ravel()
-    if yv.shape[0] != frame.shape[0]:
-        raise ValueError("X and y have different numbers of rows")
-    if np.any(np.isnan(yv)) or not np.all(np.isin(yv, (0.0, 1.0))):
-        raise ValueError("y must be 0/1 with no missing values")
+    frame = _as_frame(X)
+    names = [str(c) for c in frame.columns]
+    # The design is used as given (a frame with one float block is a view,
+    # not a copy); only a missing intercept column costs a copy.
     Xm = frame.to_numpy(dtype=float)
-    if np.any(~np.isfinite(Xm)):
+    if intercept and INTERCEPT not in frame.columns:
+        with_intercept = np.empty((Xm.shape[0], Xm.shape[1] + 1), order="F")
+        with_intercept[:, 0] = 1.0
+        with_intercept[:, 1:] = Xm
+        Xm, names = with_intercept, [INTERCEPT] + names
+    yv = np.asarray(y, dtype=float).ravel()
+    if yv.shape[0] != Xm.shape[0]:
+        raise ValueError("X and y have different numbers of rows")
+    if not np.all((yv == 0.0) | (yv == 1.0)):
+        raise ValueError("y must be 0/1 with no missing values")
+    if not np.isfinite(Xm).all():
         raise ValueError("X has missing or infinite values; encode with design_matrix first")
     off = np.zeros_like(yv) if offset is None else np.asarray(offset, dtype=float).ravel()
-    names = [str(c) for c in frame.columns]
     k = Xm.shape[1]
 
     beta0 = np.zeros(k)
     if INTERCEPT in names and 0 < yv.mean() < 1 and offset is None:
         beta0[names.index(INTERCEPT)] = np.log(yv.mean() / (1 - yv.mean()))
     no_penalty = np.zeros(k)
-    beta, H, converged, iterations = _newton(Xm, yv, off, no_penalty, beta0, max_iter, tol)
+    with _one_blas_thread():
+        beta, H, converged, iterations = _newton(Xm, yv, off, no_penalty, beta0, max_iter, tol)
     penalty_used = 0.0
     separation = False
     if not converged:
@@ -249,7 +329,8 @@ def fit_logistic(
         penalty = np.full(k, penalty_used)
         if INTERCEPT in names:
             penalty[names.index(INTERCEPT)] = 0.0
-        beta, H, converged, more = _newton(Xm, yv, off, penalty, np.zeros(k), max_iter, tol)
+        with _one_blas_thread():
+            beta, H, converged, more = _newton(Xm, yv, off, penalty, np.zeros(k), max_iter, tol)
         iterations += more
         warnings.warn(
             "fit_logistic: maximum likelihood did not converge (separation or collinear "
@@ -316,7 +397,9 @@ def _values(series: pd.Series, kind: str) -> np.ndarray:
     row: a million cases have only a handful of distinct spellings.
     """
     if kind == "boolean":
-        codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
+        if series.dtype == np.bool_:
+            return series.to_numpy(dtype=float)
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
         mapped = np.array([_bool_value(v) for v in uniques] + [np.nan], dtype=float)
         return mapped[codes]
     return pd.to_numeric(series, errors="raise").to_numpy(dtype=float, na_value=np.nan)
@@ -335,11 +418,27 @@ def _level_key(v) -> str:
     return str(v)
 
 
+def _level_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Level keys of a column as ``(codes, keys)``: row i has level ``keys[codes[i]]``.
+
+    Keys are computed per distinct value (``pd.factorize``), never per row,
+    and values with the same key (3, 3.0 and "3") share a code. ``keys``
+    holds only the levels present, in order of first appearance, with
+    ``(missing)`` when any value is missing.
+    """
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    raw = [_level_key(v) for v in uniques]
+    if (codes < 0).any():
+        raw.append(MISSING_LEVEL)   # code -1 indexes this last entry below
+    position: dict[str, int] = {}
+    lookup = np.array([position.setdefault(k, len(position)) for k in raw], dtype=np.intp)
+    return (lookup[codes] if len(lookup) else codes.astype(np.intp)), list(position)
+
+
 def _level_keys(series: pd.Series) -> np.ndarray:
-    """Level keys of a column, computed per distinct value (``pd.factorize``)."""
-    codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
-    mapped = np.array([_level_key(v) for v in uniques] + [MISSING_LEVEL], dtype=object)
-    return mapped[codes]
+    """Level key of every row (an object array); see :func:`_level_codes`."""
+    codes, keys = _level_codes(series)
+    return np.array(keys + [MISSING_LEVEL], dtype=object)[codes]
 
 
 # --------------------------------------------------------------------------
@@ -403,27 +502,41 @@ class Encoding:
         }
 
     def transform(self, df: pd.DataFrame, *, unknown: str = "reference") -> pd.DataFrame:
-        """Design matrix of ``df`` under this encoding (no re-estimation of anything)."""
-        columns: dict[str, np.ndarray] = {}
-        n = len(df)
+        """Design matrix of ``df`` under this encoding (no re-estimation of anything).
+
+        The frame holds one float64 column-major block (written in place, one
+        column at a time), so :func:`fit_logistic` uses it without a copy.
+        """
+        terms = self.terms
+        out = np.empty((len(df), len(terms)), order="F")
+        j = 0
         if self.intercept:
-            columns[INTERCEPT] = np.ones(n)
+            out[:, 0] = 1.0
+            j = 1
         for v in self.variables:
             if v.kind in ("numeric", "boolean"):
                 x = _values(df[v.variable], v.kind)
                 miss = np.isnan(x)
-                columns[v.variable] = np.where(miss, v.impute_value, x)
+                np.copyto(out[:, j], x)
+                out[miss, j] = v.impute_value
+                j += 1
                 if v.missing_indicator:
-                    columns[v.variable + MISSING_SUFFIX] = miss.astype(float)
+                    out[:, j] = miss
+                    j += 1
             else:
-                keys = _level_keys(df[v.variable])
-                unseen = sorted(set(pd.unique(keys)) - set(v.level_map))
+                codes, keys = _level_codes(df[v.variable])
+                unseen = sorted(set(keys) - set(v.level_map))
                 if unseen and unknown == "error":
                     raise ValueError(f"{v.variable}: levels not seen in training: {unseen}")
-                groups = pd.Series(keys, dtype=object).map(v.level_map).fillna(v.reference).to_numpy(dtype=object)
-                for g in v.groups:
-                    columns[f"{v.variable}[{g}]"] = (groups == g).astype(float)
-        return pd.DataFrame(columns, index=df.index)
+                # level key -> index of its group among v.groups (-1: the reference, or unseen)
+                group_index = {g: i for i, g in enumerate(v.groups)}
+                lookup = np.array([group_index.get(v.level_map.get(k, v.reference), -1) for k in keys],
+                                  dtype=np.intp)
+                row_group = lookup[codes] if len(lookup) else codes
+                for i in range(len(v.groups)):
+                    np.equal(row_group, i, out=out[:, j])
+                    j += 1
+        return pd.DataFrame(out, columns=terms, index=df.index, copy=False)
 
 
 def _normalise_spec(df: pd.DataFrame, spec) -> list[tuple[str, dict]]:
@@ -465,10 +578,15 @@ def _natural_order(keys: list[str]) -> list[str]:
         return sorted(keys)
 
 
-def _collapse_levels(name, opts, keys, y, min_cases, min_events) -> VariableEncoding:
-    present = [k for k in pd.unique(keys)]
-    cases = {k: int(np.sum(keys == k)) for k in present}
-    events = {k: int(np.sum(y[keys == k])) for k in present} if y is not None else None
+def _collapse_levels(name, opts, codes, keys, y, min_cases, min_events) -> VariableEncoding:
+    present = list(keys)
+    counts = np.bincount(codes, minlength=len(keys))
+    cases = {k: int(counts[i]) for i, k in enumerate(keys)}
+    if y is not None:
+        sums = np.bincount(codes, weights=y, minlength=len(keys))
+        events = {k: int(round(sums[i])) for i, k in enumerate(keys)}
+    else:
+        events = None
     kind = opts["kind"]
 
     def count(group):
@@ -591,8 +709,8 @@ def design_matrix(
             indicator = n_miss > 0 and not _sparse(n_miss, e_miss, min_level_cases, min_level_events)
             variables.append(VariableEncoding(name, kind, impute_value=median, missing_indicator=indicator))
         else:
-            keys = _level_keys(df[name])
-            variables.append(_collapse_levels(name, opts, keys, y, min_level_cases, min_level_events))
+            codes, keys = _level_codes(df[name])
+            variables.append(_collapse_levels(name, opts, codes, keys, y, min_level_cases, min_level_events))
     encoding = Encoding(tuple(variables), intercept=intercept)
     return encoding.transform(df), encoding
 
@@ -685,11 +803,12 @@ def linear_predictor(df: pd.DataFrame, coefficients: pd.DataFrame, *, unknown: s
         for row in rows.itertuples(index=False):
             for key in json.loads(row.levels):
                 mapping[key] = float(row.estimate)
-        keys = _level_keys(df[variable])
-        unseen = sorted(set(pd.unique(keys)) - set(mapping))
+        codes, keys = _level_codes(df[variable])
+        unseen = sorted(set(keys) - set(mapping))
         if unseen and unknown == "error":
             raise ValueError(f"{variable}: levels not in the stored model: {unseen}")
-        eta = eta + pd.Series(keys, dtype=object).map(mapping).fillna(0.0).to_numpy(dtype=float)
+        if keys:
+            eta = eta + np.array([mapping.get(k, 0.0) for k in keys], dtype=float)[codes]
     return pd.Series(eta, index=df.index, name="eta")
 
 
