@@ -172,6 +172,11 @@ class Policy(_Strict):
     min_c_statistic: float = 0.65          # a risk model below this blocks publication
     calibration_slope_range: tuple[float, float] = (0.8, 1.2)
     min_model_events: int = 20             # fewer events: the measure is not risk-adjusted
+    # Keep the current risk models (no refit) while less than this share of a
+    # measure's counted cases changed since they were fitted (same registry
+    # version and window); 0 refits whenever anything changed.
+    # See docs/decisions/risk-model-refit.md.
+    risk_model_refit_min_change: float = Field(default=0.0, ge=0.0, le=1.0)
     funnel_overdispersion: Literal["none", "multiplicative", "additive"] = "additive"
     funnel_trim: Literal["winsorise", "truncate"] = "winsorise"
     funnel_trim_fraction: float = 0.1

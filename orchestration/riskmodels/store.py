@@ -7,16 +7,26 @@ grades it was fitted on), the registry version and the model's quality.
 version is named by its measure, window and data version, so fitting the same
 data again yields the same version (and the same numbers); ``is_current``
 marks the versions the marts score with.
+
+``models.fit_fingerprints`` records, for each version, what it was fitted on
+per site-period: the number of counted cases and a content fingerprint (a sum
+of row hashes over each case's id, outcome and risk factors). Comparing it
+with the same aggregate over the current data (one scan, see
+:func:`current_fingerprints`) tells how many counted cases are new, removed or
+changed since the fit, which is what the refit policy decides on
+(:func:`refit_decisions`, docs/decisions/risk-model-refit.md).
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import duckdb
 import pandas as pd
 
+from ..registry import Registry
 from .fit import FittedModel
 
 DDL = """
@@ -48,7 +58,114 @@ create table if not exists models.coefficients (
     levels varchar,
     impute_value double
 );
+create table if not exists models.fit_fingerprints (
+    model_version varchar not null,
+    measure_id varchar not null,
+    site_id varchar not null,
+    period varchar not null,
+    cases bigint not null,
+    fingerprint hugeint not null
+);
 """
+
+FINGERPRINTS = "_current_fingerprints"
+
+
+def current_fingerprints(con: duckdb.DuckDBPyConnection, registry: Registry,
+                         cases: str = "staging.stg_registry__cases") -> None:
+    """Fingerprint every measure's counted cases per site-period, into a temporary table.
+
+    One scan of the counted cases: per (measure, site, period) the number of
+    cases and the sum of a hash of each case's id, event flag and the
+    measure's risk factors, i.e. exactly what the fit reads. A case added,
+    removed or changed changes its site-period's fingerprint (up to hash
+    collisions). The table (``_current_fingerprints``) lives as long as the
+    connection. ``cases`` is the staged cases or a temporary copy of them.
+    """
+    branches = []
+    for measure in registry.measures:
+        values = ", ".join(["o.case_id", "o.is_event"] + [f'c."{name}"' for name in measure.risk_factors])
+        branches.append(f"when '{measure.id}' then hash({values})")
+    con.execute(
+        f"create or replace temporary table {FINGERPRINTS} as "
+        "select o.measure_id, o.site_id, o.period, count(*) as cases, "
+        f"sum(case o.measure_id {' '.join(branches)} end)::hugeint as fingerprint "
+        f"from intermediate.int_case_outcomes o join {cases} c using (site_id, case_id) "
+        "where o.is_counted group by all")
+
+
+@dataclass(frozen=True)
+class RefitDecision:
+    """Whether a measure's current model is kept or refitted, and why (one line)."""
+
+    measure_id: str
+    refit: bool
+    reason: str
+    kept_version: str | None = None
+    changed_cases: int | None = None
+    counted_cases: int | None = None
+
+
+def refit_decisions(con: duckdb.DuckDBPyConnection, registry: Registry, window: tuple[str, str],
+                    min_change: float) -> dict[str, RefitDecision]:
+    """Decide per measure whether to keep its current model version or refit.
+
+    Keep when a current version exists, was fitted for the same registry
+    version and window, its fingerprints are recorded, and the cases new,
+    removed or changed since (every case of a site-period whose count or
+    fingerprint differs, the larger of before and after) are fewer than
+    ``min_change`` of the measure's counted cases now; nothing changed keeps
+    the version whatever the threshold. Otherwise refit.
+    Needs :func:`current_fingerprints` run on ``con`` first.
+    """
+    con.execute(DDL)
+    current = {row[1]: row for row in con.execute(
+        "select v.model_version, v.measure_id, v.window_start, v.window_end, v.registry_version, v.cases, "
+        "exists (select 1 from models.fit_fingerprints f where f.model_version = v.model_version) "
+        "from models.model_versions v where v.is_current").fetchall()}
+    changes = {row[0]: (int(row[1]), int(row[2])) for row in con.execute(
+        f"""
+        with fitted as (
+            select f.* from models.fit_fingerprints f
+            join models.model_versions v using (model_version) where v.is_current
+        )
+        select coalesce(n.measure_id, f.measure_id),
+               coalesce(sum(greatest(coalesce(n.cases, 0), coalesce(f.cases, 0)))
+                   filter (where n.cases is distinct from f.cases or n.fingerprint is distinct from f.fingerprint), 0),
+               coalesce(sum(n.cases), 0)
+        from {FINGERPRINTS} n
+        full join fitted f on n.measure_id = f.measure_id and n.site_id = f.site_id and n.period = f.period
+        group by 1""").fetchall()}
+    decisions = {}
+    for measure in registry.measures:
+        row = current.get(measure.id)
+        changed, counted = changes.get(measure.id, (0, 0))
+
+        def refit(reason, measure_id=measure.id, changed=changed, counted=counted):
+            return RefitDecision(measure_id, True, reason, None, changed, counted)
+
+        if row is None:
+            decisions[measure.id] = refit("first fit")
+            continue
+        version, _, start, end, registry_version, fitted_cases, fingerprinted = row
+        if (start, end) != tuple(window):
+            decisions[measure.id] = refit(f"reporting window changed ({start}-{end} to {window[0]}-{window[1]})")
+        elif registry_version != registry.version:
+            decisions[measure.id] = refit(f"registry version changed ({registry_version} to {registry.version})")
+        elif not fingerprinted and (fitted_cases or 0) > 0:
+            decisions[measure.id] = refit(f"no record of the data {version} was fitted on")
+        elif changed == 0:
+            decisions[measure.id] = RefitDecision(measure.id, False, f"kept {version}: no counted case changed",
+                                                  version, changed, counted)
+        else:
+            share = changed / counted if counted else float("inf")
+            text = f"{changed:,} of {counted:,} counted cases changed ({share:.2%}"
+            if share < min_change:
+                decisions[measure.id] = RefitDecision(
+                    measure.id, False, f"kept {version}: {text} < {min_change:.0%})", version, changed, counted)
+            else:
+                decisions[measure.id] = refit(f"refitted: {text} >= {min_change:.0%})")
+    return decisions
 
 
 def data_version(con: duckdb.DuckDBPyConnection, registry_version: str) -> str:
@@ -64,9 +181,15 @@ def data_version(con: duckdb.DuckDBPyConnection, registry_version: str) -> str:
 
 
 def store_models(con: duckdb.DuckDBPyConnection, models: list[FittedModel], window: tuple[str, str],
-                 version_of_data: str, registry_version: str) -> list[str]:
-    """Store ``models`` (unless that exact version exists) and mark them current."""
+                 version_of_data: str, registry_version: str, kept: list[str] = ()) -> list[str]:
+    """Store ``models`` (unless that exact version exists) and mark them and the ``kept`` versions current.
+
+    With :func:`current_fingerprints` run on ``con``, each stored model's
+    fingerprints (what it was fitted on) are recorded with it.
+    """
     con.execute(DDL)
+    has_fingerprints = con.execute(
+        "select count(*) from duckdb_tables() where temporary and table_name = ?", [FINGERPRINTS]).fetchone()[0] > 0
     versions = []
     fitted_at = datetime.now(timezone.utc).replace(tzinfo=None)
     con.execute("begin transaction")
@@ -89,6 +212,11 @@ def store_models(con: duckdb.DuckDBPyConnection, models: list[FittedModel], wind
                 con.execute("insert into models.coefficients select model_version, measure_id, term, estimate, "
                             "std_error, variable, kind, level, levels, impute_value from _coefficients")
                 con.unregister("_coefficients")
+            if has_fingerprints:
+                con.execute("delete from models.fit_fingerprints where model_version = ?", [version])
+                con.execute(f"insert into models.fit_fingerprints select ?, measure_id, site_id, period, cases, "
+                            f"fingerprint from {FINGERPRINTS} where measure_id = ?", [version, model.measure_id])
+        versions = versions + list(kept)
         con.execute("update models.model_versions set is_current = list_contains(?, model_version)", [versions])
         con.execute("commit")
     except Exception:

@@ -1,10 +1,16 @@
-"""Risk models: fitted on the pooled window, stored as versioned coefficient tables."""
+"""Risk models: fitted on the pooled window, stored as versioned coefficient tables.
+
+A measure's current model is kept, not refitted, while the registry version
+and the reporting window are unchanged and fewer than the policy's
+``risk_model_refit_min_change`` share of its counted cases changed since the
+fit (docs/decisions/risk-model-refit.md): a resubmitted site-quarter is then
+scored with the kept coefficients, and no case is read into Python.
+"""
 
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
-from ...riskmodels import fit_measure
-from ...riskmodels.store import data_version, store_models
+from ...riskmodels.refresh import refresh_models
 from ..resources import CqiResource
 from ..warehouse.dbt_assets import warehouse_models
 
@@ -12,16 +18,6 @@ MODEL_VERSIONS = dg.AssetKey(["models", "model_versions"])
 COEFFICIENTS = dg.AssetKey(["models", "coefficients"])
 UPSTREAM = [get_asset_key_for_model([warehouse_models], name)
             for name in ("int_case_outcomes", "stg_registry__cases")]
-
-
-def counted_cases(con, registry, measure):
-    """Every counted case of the measure with its event flag and risk factors."""
-    columns = ", ".join(f'c."{name}"' for name in measure.risk_factors)
-    return con.execute(
-        f"select o.is_event{', ' + columns if columns else ''} "
-        "from intermediate.int_case_outcomes o "
-        "join staging.stg_registry__cases c using (site_id, case_id) "
-        "where o.is_counted and o.measure_id = ? order by o.site_id, o.case_id", [measure.id]).df()
 
 
 @dg.multi_asset(
@@ -34,14 +30,17 @@ def counted_cases(con, registry, measure):
     pool="duckdb_writer",
 )
 def risk_models(context: dg.AssetExecutionContext, cqi: CqiResource):
-    """Fit each measure's logistic model on the pooled counted cases of the reporting window."""
+    """Fit each measure's logistic model on the pooled counted cases of the window, unless the refit policy keeps it."""
     registry = cqi.registry
-    window = (registry.periods[0].period, registry.periods[-1].period)
     with cqi.warehouse() as con:
-        fitted = [fit_measure(counted_cases(con, registry, m), registry, m) for m in registry.measures]
-        versions = store_models(con, fitted, window, data_version(con, registry.version), registry.version)
-    quality = {f"{m.measure_id}_c_statistic": dg.MetadataValue.float(float(m.quality["c_statistic"]))
-               for m in fitted if m.risk_adjusted}
-    yield dg.MaterializeResult(asset_key=MODEL_VERSIONS, metadata={"versions": ", ".join(versions), **quality})
+        refresh = refresh_models(con, registry, log=context.log.info)
+        quality = con.execute("select measure_id, c_statistic from models.model_versions "
+                              "where is_current and risk_adjusted order by measure_id").fetchall()
+    summary = {"models_fitted": len(refresh.fitted), "models_kept": len(refresh.kept)}
+    reasons = {f"{d.measure_id}_refit": dg.MetadataValue.text(d.reason) for d in refresh.decisions.values()}
+    quality = {f"{measure_id}_c_statistic": dg.MetadataValue.float(float(c)) for measure_id, c in quality}
+    yield dg.MaterializeResult(asset_key=MODEL_VERSIONS,
+                               metadata={"versions": ", ".join(refresh.versions), **summary, **reasons, **quality})
     yield dg.MaterializeResult(asset_key=COEFFICIENTS,
-                               metadata={"terms": sum(len(m.coefficients) for m in fitted)})
+                               metadata={"terms": sum(len(m.coefficients) for m in refresh.fitted), **summary,
+                                         "kept_versions": ", ".join(refresh.kept) or "none"})

@@ -1,0 +1,83 @@
+"""One refresh of the risk models: keep the current versions or refit them.
+
+This is what the ``risk_models`` asset runs. Per measure the refit policy
+(``risk_model_refit_min_change``, docs/decisions/risk-model-refit.md) decides
+from fingerprints of the counted cases whether the current model version is
+kept or a new one is fitted; only the measures to refit read their cases
+into Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from ..registry import Measure, Registry
+from .fit import FittedModel, fit_measure
+from .store import RefitDecision, current_fingerprints, data_version, refit_decisions, store_models
+
+MODEL_CASES = "_model_cases"
+STAGED_CASES = "staging.stg_registry__cases"
+
+_NULLABLE_BOOLEAN = {pa.bool_(): pd.BooleanDtype()}.get
+
+
+def stage_model_cases(con: duckdb.DuckDBPyConnection, registry: Registry) -> str:
+    """Copy the staged cases' risk factors into a temporary table, once per refresh.
+
+    ``staging.stg_registry__cases`` is a view (the current row of every
+    case: a window over all received rows); reading it once instead of once
+    for the fingerprints and once per measure saves most of the step's scans.
+    """
+    factors = list(dict.fromkeys(name for m in registry.measures for name in m.risk_factors))
+    columns = "".join(f', "{name}"' for name in factors)
+    con.execute(f"create or replace temporary table {MODEL_CASES} as "
+                f"select site_id, case_id{columns} from {STAGED_CASES}")
+    return MODEL_CASES
+
+
+def counted_cases(con: duckdb.DuckDBPyConnection, registry: Registry, measure: Measure,
+                  cases: str = STAGED_CASES) -> pd.DataFrame:
+    """Every counted case of the measure with its event flag and risk factors.
+
+    Fetched as Arrow (strings stay Arrow-backed, booleans nullable) rather
+    than through DuckDB's pandas conversion, and ordered by site and case so
+    that the same data always give the same fit to the last bit. ``cases``
+    is the staged cases or their copy from :func:`stage_model_cases`.
+    """
+    columns = ", ".join(f'c."{name}"' for name in measure.risk_factors)
+    table = con.execute(
+        f"select o.is_event{', ' + columns if columns else ''} "
+        "from intermediate.int_case_outcomes o "
+        f"join {cases} c using (site_id, case_id) "
+        "where o.is_counted and o.measure_id = ? order by o.site_id, o.case_id", [measure.id]).to_arrow_table()
+    return table.to_pandas(types_mapper=_NULLABLE_BOOLEAN)
+
+
+@dataclass(frozen=True)
+class Refresh:
+    decisions: dict[str, RefitDecision]   # measure_id -> kept or refitted, and why
+    fitted: list[FittedModel]             # the models fitted in this refresh
+    kept: list[str]                       # the model versions kept
+    versions: list[str]                   # the current versions after the refresh
+
+
+def refresh_models(con: duckdb.DuckDBPyConnection, registry: Registry,
+                   log: Callable[[str], None] = lambda message: None) -> Refresh:
+    """Keep or refit each measure's model on the pooled counted cases of the window; store and mark current."""
+    window = (registry.periods[0].period, registry.periods[-1].period)
+    cases = stage_model_cases(con, registry)
+    current_fingerprints(con, registry, cases)
+    decisions = refit_decisions(con, registry, window, registry.policy.risk_model_refit_min_change)
+    for decision in decisions.values():
+        log(f"{decision.measure_id}: {decision.reason}")
+    fitted = [fit_measure(counted_cases(con, registry, m, cases), registry, m)
+              for m in registry.measures if decisions[m.id].refit]
+    kept = [d.kept_version for d in decisions.values() if not d.refit]
+    versions = store_models(con, fitted, window, data_version(con, registry.version), registry.version, kept)
+    con.execute(f"drop table if exists {MODEL_CASES}")
+    return Refresh(decisions, fitted, kept, versions)
