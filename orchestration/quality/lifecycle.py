@@ -12,6 +12,12 @@ time (the table is append-only; ``quality.queries`` holds the current state):
   (``quality.overrides``, keyed by query id and value) is **overridden**;
   the same value coming back stays overridden, a different value **reopens** it;
 - a resolved query whose problem comes back is **reopened**.
+
+A scoped run (``scoped=True``) moves only the queries of the sites in the
+temp table ``quality_scope``: the other sites' findings did not change, so
+their queries are already in the state their data imply and are left as
+they are (no event, ``last_seen_at`` kept: it is the time of the last run
+that checked the site).
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ with current_findings as (
            max(rule_version) as rule_version, any_value(category) as category, any_value(severity) as severity,
            any_value(level) as level, min(coalesce(observed, '')) as observed, any_value(expected) as expected,
            min(message) as message
-    from quality.findings group by query_id
+    from quality.findings where {scope} group by query_id
 ), seen as (
     select f.*, o.reason as override_reason, o.author as override_author, o.query_id is not null as is_overridden,
            q.status as from_status, q.observed as previous_observed
@@ -88,17 +94,21 @@ select q.query_id, q.status, q.observed, 'resolved',
             then 'the current data pass the rule' else 'the case is no longer in the current data' end,
        null, false
 from quality.queries q
-where q.status in ('open', 'reopened', 'overridden')
-  and q.query_id not in (select query_id from quality.findings)
+where q.status in ('open', 'reopened', 'overridden') and {scope_q}
+  and q.query_id not in (select query_id from quality.findings where {scope})
 """
 
 
-def update_queries(con: duckdb.DuckDBPyConnection, now: datetime | None = None) -> dict[str, int]:
-    """Move every query to the state today's findings imply; return the count of each event."""
+def update_queries(con: duckdb.DuckDBPyConnection, now: datetime | None = None, scoped: bool = False,
+                   transaction: bool = True) -> dict[str, int]:
+    """Move every query (``scoped``: of the sites in ``quality_scope``) to the state today's findings
+    imply; return the count of each event. ``transaction=False``: the caller holds one."""
     now = now or utc_now()
     ensure_query_tables(con)
-    con.execute(TRANSITIONS)
-    con.execute("begin transaction")
+    scope = "site_id in (select site_id from quality_scope)" if scoped else "true"
+    con.execute(TRANSITIONS.format(scope=scope, scope_q=("q." + scope) if scoped else "true"))
+    if transaction:
+        con.execute("begin transaction")
     try:
         # a brand-new query is opened first, even when an override of its value already exists
         con.execute("""
@@ -121,8 +131,9 @@ def update_queries(con: duckdb.DuckDBPyConnection, now: datetime | None = None) 
                          any_value(category) as category, any_value(severity) as severity,
                          any_value(level) as level, min(coalesce(observed, '')) as observed,
                          any_value(expected) as expected, min(message) as message
-                  from quality.findings group by query_id) f
-            join query_transitions t on t.query_id = f.query_id and t.from_status is null""", [now, now, now])
+                  from quality.findings where {scope} group by query_id) f
+            join query_transitions t on t.query_id = f.query_id and t.from_status is null""".replace("{scope}", scope),
+                    [now, now, now])
         # a new query whose value was already confirmed goes straight on to overridden
         con.execute("""
             insert into quality.query_events
@@ -147,11 +158,13 @@ def update_queries(con: duckdb.DuckDBPyConnection, now: datetime | None = None) 
             from (select query_id, min(coalesce(observed, '')) as observed, min(message) as message,
                          max(rule_version) as rule_version, any_value(severity) as severity,
                          any_value(expected) as expected, min(period) as period
-                  from quality.findings group by query_id) f
-            where q.query_id = f.query_id""", [now])
-        con.execute("commit")
+                  from quality.findings where {scope} group by query_id) f
+            where q.query_id = f.query_id""".replace("{scope}", scope), [now])
+        if transaction:
+            con.execute("commit")
     except Exception:
-        con.execute("rollback")
+        if transaction:
+            con.execute("rollback")
         raise
     return dict(con.execute("""
         select case when from_status is null then 'opened' when to_status = 'open' then 'opened' else to_status end,

@@ -14,14 +14,13 @@ import duckdb
 CATEGORIES = ("conformance", "completeness", "plausibility", "timeliness")
 
 SCORECARDS = """
-create or replace table quality.scorecards as
 with queries as (
     select site_id, period,
            count(*) filter (where status in ('open', 'reopened')) as open_queries,
            count(*) filter (where status in ('open', 'reopened') and severity = 'blocking') as open_blocking_queries,
            count(*) filter (where status = 'overridden') as overridden_queries,
            {per_category}
-    from quality.queries group by all
+    from quality.queries where SCOPE group by all
 ), joined as (
     select g.site_id, g.period, s.submission_id, s.current_received_at as received_at, s.deadline, s.days_late,
            g.cases, g.completeness, g.status,
@@ -33,6 +32,7 @@ with queries as (
     from quality.site_period_status g
     left join site_period_submissions s using (site_id, period)
     left join queries q using (site_id, period)
+    where g.SCOPE
 ), trended as (
     select *,
            lag(status) over (partition by site_id order by period) as previous_status,
@@ -53,12 +53,21 @@ def _rank(column: str) -> str:
     return f"(case {column} when 'green' then 0 when 'yellow' then 1 else 2 end)"
 
 
-def write_scorecards(con: duckdb.DuckDBPyConnection) -> int:
-    """Replace ``quality.scorecards`` (needs this run's ``site_period_submissions`` temp table)."""
+def write_scorecards(con: duckdb.DuckDBPyConnection, scoped: bool = False) -> int:
+    """Replace ``quality.scorecards`` (needs this run's ``site_period_submissions`` temp table);
+    ``scoped``: only the rows of the sites in the temp table ``quality_scope`` (a site's scorecard
+    reads only its own grades and queries)."""
     per_category = ",\n           ".join(
         f"count(*) filter (where status in ('open', 'reopened') and category = '{c}') as {c}_open" for c in CATEGORIES)
     category_columns = ", ".join(f"coalesce(q.{c}_open, 0) as {c}_open" for c in CATEGORIES)
     sql = SCORECARDS.format(per_category=per_category, category_columns=category_columns, rank="RANK_FN")
     sql = sql.replace("RANK_FN(status)", _rank("status")).replace("RANK_FN(previous_status)", _rank("previous_status"))
-    con.execute(sql)
+    if scoped:
+        sql = sql.replace("g.SCOPE", "g.site_id in (select site_id from quality_scope)")
+        sql = sql.replace("SCOPE", "site_id in (select site_id from quality_scope)")
+        con.execute("delete from quality.scorecards where site_id in (select site_id from quality_scope)")
+        con.execute(f"insert into quality.scorecards {sql}")
+    else:
+        sql = sql.replace("g.SCOPE", "true").replace("SCOPE", "true")
+        con.execute(f"create or replace table quality.scorecards as {sql}")
     return con.execute("select count(*) from quality.scorecards").fetchone()[0]

@@ -24,6 +24,12 @@
   deadlines, which would otherwise turn every demo site-period yellow.
 
 All are warnings: they ask the abstractor to look, they never exclude data.
+
+Missingness and distribution are the only checks that read other sites'
+data. They read the per-site-period profile (``profile_sql``, kept in
+``quality.site_period_profile``), not the rows, so an incremental run
+re-judges them for every site without reading unchanged sites again
+(``docs/decisions/incremental-quality.md``).
 """
 
 from __future__ import annotations
@@ -105,23 +111,73 @@ FINDING_COLUMNS = ("site_id, period, case_id, submission_id, row_number, field, 
                    "severity, observed, expected, definition, label, problem, level, affects_grade")
 
 
-def site_findings_sql(registry: Registry, checks: list[SiteCheck]) -> list[str]:
-    """Statements that insert the failing site-periods into ``quality.findings``.
+def comparison_checks(checks: list[SiteCheck]) -> list[SiteCheck]:
+    """The checks that judge a site-period against the collaborative (missingness, distribution)."""
+    return [c for c in checks if c.check_id.startswith(("completeness.missingness.", "plausibility.distribution."))]
 
-    They read the temp view ``current_rows`` and the temp table ``site_period_submissions``."""
+
+def profile_sql(registry: Registry, checks: list[SiteCheck], source: str = "current_rows") -> str:
+    """One row per site-period of ``source``: what the grade and the comparison checks need.
+
+    ``n`` cases and ``filled`` (required cells with a value) for completeness; ``m_<field>``
+    missing values per missingness check; per distribution check the in-range values'
+    count ``dn_``, mean ``dmean_`` and sum of squared deviations ``dm2_``. The collaborative's
+    figures are combined from these rows, so a site that did not change is never re-read."""
+    required = [v.warehouse_name for v in registry.variables if v.required]
+    parts = ["count(*) as n", "(" + (" + ".join(f'count("{c}")' for c in required) or "0") + ") as filled"]
+    for c in checks:
+        if c.check_id.startswith("completeness.missingness."):
+            parts.append(f'count(*) - count("{c.column}") as "m_{c.field}"')
+        elif c.check_id.startswith("plausibility.distribution."):
+            valid = _range_sql(registry, c.field, c.column)
+            value = f'"{c.column}"'
+            parts += [f'count(*) filter (where {valid}) as "dn_{c.field}"',
+                      f'avg({value}) filter (where {valid}) as "dmean_{c.field}"',
+                      f'coalesce(var_pop({value}) filter (where {valid}), 0) * count(*) filter (where {valid}) '
+                      f'as "dm2_{c.field}"']
+    return f"select site_id, period, {', '.join(parts)} from {source} group by site_id, period"
+
+
+def collaborative_figures(con, checks: list[SiteCheck], profile: str) -> dict[str, tuple]:
+    """The collaborative's share missing, or mean and standard deviation, of each comparison check's
+    field, combined from the site-period profile with exact sums (the same figures whatever the
+    rows' order, so an incremental run and a full run agree to the last bit)."""
+    from math import fsum, sqrt
+
+    figures = {}
+    for c in comparison_checks(checks):
+        if c.check_id.startswith("completeness.missingness."):
+            n, missing = con.execute(f'select coalesce(sum(n), 0), coalesce(sum("m_{c.field}"), 0) '
+                                     f'from {profile}').fetchone()
+            figures[c.check_id] = (missing / n if n else None,)
+        else:
+            rows = con.execute(f'select "dn_{c.field}", "dmean_{c.field}", "dm2_{c.field}" from {profile} '
+                               f'where "dn_{c.field}" > 0').fetchall()
+            total = sum(r[0] for r in rows)
+            if total < 2:
+                figures[c.check_id] = (None, None)
+                continue
+            mean = fsum(r[0] * r[1] for r in rows) / total
+            m2 = fsum([r[2] for r in rows] + [r[0] * (r[1] - mean) ** 2 for r in rows])
+            figures[c.check_id] = (mean, sqrt(m2 / (total - 1)))
+    return figures
+
+
+def comparison_findings_sql(registry: Registry, checks: list[SiteCheck], figures: dict[str, tuple],
+                            profile: str = "quality.site_period_profile") -> list[str]:
+    """Statements that insert the site-periods failing a comparison check into ``quality.findings``
+    (for every site-period of ``profile``; they read the temp table ``site_period_submissions``)."""
     statements = []
-    missing = [c for c in checks if c.check_id.startswith("completeness.missingness.")]
-    if missing:
-        aggregates = ", ".join(f'count(*) - count("{c.column}") as "m_{c.field}"' for c in missing)
-        statements.append(f"create or replace temp table missing_profile as select site_id, period, count(*) as n, "
-                          f"{aggregates} from current_rows group by all")
-        for c in missing:
+    for c in comparison_checks(checks):
+        if c.check_id.startswith("completeness.missingness."):
+            (overall,) = figures[c.check_id]
+            if overall is None:
+                continue
             statements.append(f"""
                 insert into quality.findings ({FINDING_COLUMNS})
                 with shares as (
-                    select site_id, period, n, "m_{c.field}" / n as share,
-                           sum("m_{c.field}") over () / sum(n) over () as overall
-                    from missing_profile
+                    select site_id, period, n, "m_{c.field}" / n as share, {overall!r}::double as overall
+                    from {profile}
                 )
                 select s.site_id, s.period, null, p.submission_id, null, {_q(c.field)}, {_q(c.check_id)}, {c.version},
                        {_q(c.category)}, {_q(c.severity)}, format('{{:.1f}}%', 100 * share), {_q(c.expected)},
@@ -132,34 +188,36 @@ def site_findings_sql(registry: Registry, checks: list[SiteCheck]) -> list[str]:
                 from shares s join site_period_submissions p using (site_id, period)
                 where n >= {MIN_VALUES} and share > {c.threshold} and share > overall + {c.threshold}
                   and (share - overall) / sqrt(greatest(overall * (1 - overall), 1e-9) / n) > {DISTRIBUTION_Z}""")
-    for c in checks:
-        if not c.check_id.startswith("plausibility.distribution."):
-            continue
-        valid = _range_sql(registry, c.field, c.column)
-        statements.append(f"""
-            insert into quality.findings ({FINDING_COLUMNS})
-            with site as (
-                select site_id, period, avg("{c.column}") as mean, count("{c.column}") as n
-                from current_rows where {valid} group by all
-            ), overall as (
-                select avg("{c.column}") as mean, stddev_samp("{c.column}") as sd from current_rows where {valid}
-            ), scored as (
-                select site.*, overall.mean as overall_mean, (site.mean - overall.mean) / overall.sd as smd,
-                       (site.mean - overall.mean) / (overall.sd / sqrt(site.n)) as z
-                from site, overall where overall.sd > 0 and site.n >= {MIN_VALUES}
-            )
-            select s.site_id, s.period, null, p.submission_id, null, {_q(c.field)}, {_q(c.check_id)}, {c.version},
-                   {_q(c.category)}, {_q(c.severity)}, format('mean {{:.4g}}', s.mean), {_q(c.expected)},
-                   {_q(c.definition)}, {_q(c.label)},
-                   format('the period''s mean is {{:.4g}} against the collaborative''s {{:.4g}} '
-                          '({{:.2f}} standard deviations away): check units and abstraction', s.mean,
-                          s.overall_mean, s.smd),
-                   'site_period', true
-            from scored s join site_period_submissions p using (site_id, period)
-            where abs(s.smd) > {c.threshold} and abs(s.z) > {DISTRIBUTION_Z}""")
+        else:
+            mean, sd = figures[c.check_id]
+            if sd is None or not sd > 0:
+                continue
+            statements.append(f"""
+                insert into quality.findings ({FINDING_COLUMNS})
+                with scored as (
+                    select site_id, period, "dmean_{c.field}" as mean, {mean!r}::double as overall_mean,
+                           ("dmean_{c.field}" - {mean!r}::double) / {sd!r}::double as smd,
+                           ("dmean_{c.field}" - {mean!r}::double) / ({sd!r}::double / sqrt("dn_{c.field}")) as z
+                    from {profile} where "dn_{c.field}" >= {MIN_VALUES}
+                )
+                select s.site_id, s.period, null, p.submission_id, null, {_q(c.field)}, {_q(c.check_id)}, {c.version},
+                       {_q(c.category)}, {_q(c.severity)}, format('mean {{:.4g}}', s.mean), {_q(c.expected)},
+                       {_q(c.definition)}, {_q(c.label)},
+                       format('the period''s mean is {{:.4g}} against the collaborative''s {{:.4g}} '
+                              '({{:.2f}} standard deviations away): check units and abstraction', s.mean,
+                              s.overall_mean, s.smd),
+                       'site_period', true
+                from scored s join site_period_submissions p using (site_id, period)
+                where abs(s.smd) > {c.threshold} and abs(s.z) > {DISTRIBUTION_Z}""")
+    return statements
+
+
+def timeliness_findings_sql(registry: Registry, checks: list[SiteCheck], where: str = "true") -> list[str]:
+    """The statement that inserts late site-periods into ``quality.findings`` (a site's own dates only)."""
     timely = next((c for c in checks if c.category == "timeliness"), None)
-    if timely is not None:
-        statements.append(f"""
+    if timely is None:
+        return []
+    return [f"""
             insert into quality.findings ({FINDING_COLUMNS})
             select site_id, period, null, submission_id, null, {_q(timely.field)}, {_q(timely.check_id)},
                    {timely.version}, {_q(timely.category)}, {_q(timely.severity)},
@@ -168,8 +226,7 @@ def site_findings_sql(registry: Registry, checks: list[SiteCheck]) -> list[str]:
                    format('the period''s first submission arrived on {{}}, {{}} days after the deadline of {{}}',
                           strftime(first_received_at, '%Y-%m-%d'), days_late, strftime(deadline, '%Y-%m-%d')),
                    'site_period', {str(enforce_timeliness(registry)).lower()}
-            from site_period_submissions where days_late > {timely.threshold}""")
-    return statements
+            from site_period_submissions where days_late > {timely.threshold} and ({where})"""]
 
 
 def deadlines(registry: Registry, period_names: list[str]) -> dict[str, str]:

@@ -140,12 +140,23 @@ the period again, or ask the coordinating centre to confirm a value that is corr
 """
 
 
-def write_worklists(con: duckdb.DuckDBPyConnection, registry: Registry, folder: Path) -> list[Path]:
-    """Write every roster site's worklist (CSV, XLSX, HTML); return the CSV paths."""
+WORKLIST_FILES = ("queries.csv", "queries.xlsx", "queries.html")
+
+
+def worklist_missing(folder: Path, site_id: str) -> bool:
+    """True when one of the site's worklist files is not there."""
+    return not all((folder / site_id / name).is_file() for name in WORKLIST_FILES)
+
+
+def write_worklists(con: duckdb.DuckDBPyConnection, registry: Registry, folder: Path,
+                    sites: set[str] | None = None) -> list[Path]:
+    """Write every roster site's worklist (CSV, XLSX, HTML), or those of ``sites`` only; return the CSV paths."""
     written = []
     has_scorecards = con.execute("select count(*) from information_schema.tables where table_schema = 'quality' "
                                  "and table_name = 'scorecards'").fetchone()[0] > 0
     for site in registry.sites:
+        if sites is not None and site.site_id not in sites:
+            continue
         frame = con.execute(WORKLIST_SQL, [site.site_id]).df()
         scorecard = (con.execute(f"select {', '.join(SCORECARD_COLUMNS)} from quality.scorecards "
                                  "where site_id = ? order by period", [site.site_id]).df()

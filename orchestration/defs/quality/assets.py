@@ -28,12 +28,21 @@ SCORECARDS = dg.AssetKey(["quality", "scorecards"])
     pool="duckdb_writer",
 )
 def data_quality(context: dg.AssetExecutionContext, cqi: CqiResource):
-    """Apply pending overrides, run every check, move queries through their lifecycle, write worklists."""
+    """Apply pending overrides, check the sites whose inputs changed (every site when the registry or
+    its rules changed), move their queries through their lifecycle, write their worklists."""
     with cqi.warehouse() as con:
         run = run_quality(con, cqi.registry, cqi.paths)
     if run.overrides.get("refused"):
         context.log.warning(f"{run.overrides['refused']} override request(s) refused: see overrides/refused/")
-    yield dg.MaterializeResult(asset_key=FINDINGS, metadata={"findings": run.findings})
+    yield dg.MaterializeResult(asset_key=FINDINGS, metadata={
+        "findings": run.findings,
+        "full_run": run.full,
+        "sites_checked": run.sites_checked,
+        "sites_unchanged": run.sites_unchanged,
+        "sites_updated": run.sites_updated,
+        "rows_checked": run.rows_checked,
+        "worklist_sites_written": run.worklist_sites_written,
+        **({"full_run_reason": run.full_reason} if run.full else {})})
     yield dg.MaterializeResult(asset_key=SITE_PERIOD_STATUS,
                                metadata={f"site_periods_{k}": v for k, v in sorted(run.grades.items())})
     yield dg.MaterializeResult(asset_key=QUERIES, metadata={
