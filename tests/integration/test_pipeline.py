@@ -293,3 +293,81 @@ def test_a_failing_dbt_unit_test_fails_its_blocking_check_with_dbt_s_diff(pipeli
     assert "differs from" in failed.metadata["message"].value and "\x1b[" not in failed.metadata["message"].value
     assert outcome["unit_test_red_site_periods_and_excluded_cases_do_not_count"].passed
     assert not result.success, "a failed blocking check fails its step, so nothing downstream runs"
+
+
+def _dbt_build(warehouse: Path, target: Path, *extra: str) -> None:
+    from orchestration.defs.warehouse.dbt_assets import DBT_EXECUTABLE
+    env = {**os.environ, "CQI_WAREHOUSE": str(warehouse)}
+    subprocess.run([DBT_EXECUTABLE, "build", "--exclude-resource-type", "unit_test", "--quiet",
+                    "--target-path", str(target), *extra],
+                   cwd=PROJECT_ROOT / "dbt_project", env=env, check=True)
+
+
+# Each incremental model and a text column (without accepted values) to plant a
+# canary value in: a row that still holds the canary after a build was not
+# rewritten by it.
+INCREMENTAL_BY_SITE = {"intermediate.int_case_outcomes": "exclusion_reason", "marts.fct_case_risk": "model_version",
+                       "intermediate.int_site_period_outcomes": "blinded_code"}
+
+
+def _plant_canaries(con, sites) -> dict:
+    """Overwrite one row per (table, site) with 'canary'; return how to find and restore each."""
+    planted = {}
+    for table, column in INCREMENTAL_BY_SITE.items():
+        for site in sites:
+            rowid, value = con.execute(f"select rowid, {column} from {table} where site_id = ? order by all limit 1",
+                                       [site]).fetchone()
+            con.execute(f"update {table} set {column} = 'canary' where rowid = ?", [rowid])
+            planted[(table, site)] = value
+    return planted
+
+
+def _canaries_left(con) -> set:
+    return {(table, site) for table, column in INCREMENTAL_BY_SITE.items()
+            for (site,) in con.execute(f"select distinct site_id from {table} where {column} = 'canary'").fetchall()}
+
+
+def test_an_incremental_dbt_build_rewrites_only_the_resubmitting_site_and_equals_a_full_build(pipeline, tmp_path):
+    _, folders, _, _ = pipeline
+    incremental = tmp_path / "incremental" / "warehouse.duckdb"
+    incremental.parent.mkdir()
+    shutil.copy(folders.warehouse, incremental)
+    with duckdb.connect(str(incremental)) as con:
+        site, period, submission = con.execute(
+            "select site_id, period, submission_id from intake.current_submission_periods "
+            "order by site_id, period limit 1").fetchone()
+        other = con.execute("select max(site_id) from marts.fct_case_risk").fetchone()[0]
+        # a resubmission of the site-period with one outcome changed
+        con.execute("create temp table resubmitted as select * from raw.cases where submission_id = ? and period = ?",
+                    [submission, period])
+        con.execute("update resubmitted set readmission_30d = not coalesce(readmission_30d, false) "
+                    "where case_id = (select min(case_id) from resubmitted)")
+        con.execute("update resubmitted set submission_id = 'resubmission-test'")
+        con.execute("insert into raw.cases select * from resubmitted")
+        con.execute("insert into intake.submissions select * replace ('resubmission-test' as submission_id, "
+                    "(select max(sequence) + 1 from intake.submissions) as sequence, [?] as periods) "
+                    "from intake.submissions where submission_id = ?", [period, submission])
+    full = tmp_path / "full" / "warehouse.duckdb"
+    full.parent.mkdir()
+    shutil.copy(incremental, full)
+    with duckdb.connect(str(incremental)) as con:
+        planted = _plant_canaries(con, [site, other])
+    _dbt_build(incremental, tmp_path / "incremental" / "target")
+    _dbt_build(full, tmp_path / "full" / "target", "--full-refresh")
+
+    with duckdb.connect(str(incremental)) as con:
+        assert _canaries_left(con) == {(table, other) for table in INCREMENTAL_BY_SITE}, \
+            "the resubmitting site is rebuilt in every incremental model, the other site in none"
+        for (table, planted_site), value in planted.items():   # put the unchanged site's values back
+            if planted_site == other:
+                con.execute(f"update {table} set {INCREMENTAL_BY_SITE[table]} = ? "
+                            f"where {INCREMENTAL_BY_SITE[table]} = 'canary'", [value])
+    # the marts were built beside the planted blinded code: compared without it
+    tables = {**{table: "*" for table in INCREMENTAL_BY_SITE}, "marts.mart_site_results": "* exclude (blinded_code)",
+              "marts.mart_funnel_limits": "*", "marts.mart_collaborative_summary": "*"}
+    with duckdb.connect(str(incremental), read_only=True) as inc, duckdb.connect(str(full), read_only=True) as ref:
+        for table, columns in tables.items():
+            built = inc.execute(f"select {columns} from {table} order by all").df()
+            assert len(built) > 0, table
+            pd.testing.assert_frame_equal(built, ref.execute(f"select {columns} from {table} order by all").df(),
+                                          check_exact=True, obj=table)

@@ -1,11 +1,20 @@
 -- One row per case and measure: is the case in the measure's denominator,
 -- why not (the first exclusion that applies), and is it an event. The
 -- expressions come from the registry's measures, not from this file.
+-- Incremental by site (macros/site_fingerprints.sql): only sites whose
+-- submissions, grades or measures changed are read and rewritten.
 -- depends_on: {{ source('registry', 'measures') }}
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ delete_changed_sites(this, case_outcome_fingerprints()) }}") }}
 {%- set measures = registry_measures() %}
 
-with cases as (
+with to_build as (
+    {{ sites_to_build(this, case_outcome_fingerprints()) }}
+),
+
+cases as (
     select * from {{ ref('stg_registry__cases') }}
+    where site_id in (select site_id from to_build)
 ),
 
 site_periods as (
@@ -54,6 +63,8 @@ classified as (
 )
 
 select
-    *,
-    exclusion_reason is null and is_site_period_included as is_counted
+    classified.*,
+    classified.exclusion_reason is null and classified.is_site_period_included as is_counted,
+    to_build.site_fingerprint
 from classified
+inner join to_build using (site_id)

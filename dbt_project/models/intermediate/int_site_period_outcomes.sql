@@ -1,11 +1,22 @@
 -- Observed and expected events per site, period and measure: the input of
 -- the site results. Red site-periods stay, marked not included.
-with outcomes as (
+-- Incremental by site (macros/site_fingerprints.sql): only the sites whose
+-- case outcomes or current model versions changed are summed again.
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ delete_changed_sites(this, scored_site_fingerprints()) }}") }}
+
+with to_build as (
+    {{ sites_to_build(this, scored_site_fingerprints()) }}
+),
+
+outcomes as (
     select * from {{ ref('int_case_outcomes') }}
+    where site_id in (select site_id from to_build)
 ),
 
 risk as (
     select * from {{ ref('fct_case_risk') }}
+    where site_id in (select site_id from to_build)
 ),
 
 sites as (
@@ -30,10 +41,12 @@ expected as (
         site_id,
         period,
         measure_id,
-        -- rounded: parallel sums differ in their last bits from run to run, and
+        -- summed in fixed point (units of 1e-15, exact integer addition): a
+        -- floating-point sum depends on the order parallel threads add in, and
         -- the site results must be the same numbers every time
-        round(sum(expected_probability), 9) as expected,
-        round(sum(expected_probability * (1 - expected_probability)), 9) as variance
+        round(cast(sum(cast(round(expected_probability * 1e15) as hugeint)) as double) / 1e15, 9) as expected,
+        round(cast(sum(cast(round(expected_probability * (1 - expected_probability) * 1e15) as hugeint)) as double)
+            / 1e15, 9) as variance
     from risk
     group by site_id, period, measure_id
 )
@@ -48,7 +61,9 @@ select
     observed.cases,
     observed.observed,
     coalesce(expected.expected, 0) as expected,
-    coalesce(expected.variance, 0) as variance
+    coalesce(expected.variance, 0) as variance,
+    to_build.site_fingerprint
 from observed
 left join expected using (site_id, period, measure_id)
 left join sites using (site_id)
+inner join to_build using (site_id)

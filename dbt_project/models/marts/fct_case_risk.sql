@@ -12,11 +12,20 @@
 -- coefficient table at run time), the numbers from the table at query time:
 -- no coefficient is written into SQL. Adding terms in a fixed order also makes
 -- two builds agree to the last bit.
+--
+-- Incremental by site (macros/site_fingerprints.sql): only sites whose case
+-- outcomes or current model versions changed are scored again.
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ delete_changed_sites(this, scored_site_fingerprints()) }}") }}
 {%- set factors = risk_factor_columns() %}
 
-with outcomes as (
+with to_build as (
+    {{ sites_to_build(this, scored_site_fingerprints()) }}
+),
+
+outcomes as (
     select * from {{ ref('int_case_outcomes') }}
-    where is_counted
+    where is_counted and site_id in (select site_id from to_build)
 ),
 
 cases as (
@@ -29,6 +38,7 @@ cases as (
         coalesce(cast("{{ factor }}" as varchar), '(missing)') as "{{ factor }}__level"
         {%- endfor %}
     from {{ ref('stg_registry__cases') }}
+    where site_id in (select site_id from to_build)
 ),
 
 versions as (
@@ -101,5 +111,7 @@ select
     model_version,
     is_event,
     linear_predictor,
-    1 / (1 + exp(-linear_predictor)) as expected_probability
+    1 / (1 + exp(-linear_predictor)) as expected_probability,
+    to_build.site_fingerprint
 from scored
+inner join to_build using (site_id)
