@@ -54,7 +54,44 @@ def snapshot() -> dict:
             if _has(con, "intake", "submissions") else []
         versions = [r[0] for r in con.execute("select model_version from models.model_versions").fetchall()] \
             if _has(con, "models", "model_versions") else []
-    return {"submissions": submissions, "model_versions": versions, "time": time.time()}
+        fingerprints = _site_fingerprints(con)
+    return {"submissions": submissions, "model_versions": versions, "site_fingerprints": fingerprints,
+            "time": time.time()}
+
+
+# dbt models built incremental by site (dbt_project/macros/site_fingerprints.sql): a
+# site's rows are rewritten exactly when its fingerprint changes.
+INCREMENTAL_MODELS = ("intermediate.int_case_outcomes", "marts.fct_case_risk", "intermediate.int_site_period_outcomes")
+
+
+def _site_fingerprints(con) -> dict[str, list[list[str]]]:
+    found = {}
+    for table in INCREMENTAL_MODELS:
+        schema, name = table.split(".")
+        columns = {r[0] for r in con.execute("select column_name from information_schema.columns "
+                                             "where table_schema = ? and table_name = ?", [schema, name]).fetchall()}
+        if "site_fingerprint" in columns:
+            found[table] = [list(r) for r in con.execute(
+                f"select distinct site_id, site_fingerprint from {table}").fetchall()]
+    return found
+
+
+def _dbt_work(con, before: dict, tables: dict[str, int]) -> dict:
+    """What dbt rewrote: per incremental model the sites whose fingerprint is new or changed and their
+    rows; every other table whole (the marts: per-period comparisons across all sites, a few rows each)."""
+    after = _site_fingerprints(con)
+    sites, rows, written = set(), 0, {}
+    for table, count in tables.items():
+        if table in after:
+            old = {tuple(r) for r in before.get("site_fingerprints", {}).get(table, [])}
+            changed = sorted({site for site, fingerprint in after[table] if (site, fingerprint) not in old})
+            sites |= set(changed)
+            count = con.execute(f"select count(*) from {table} where site_id in (select unnest(?::varchar[]))",
+                                [changed]).fetchone()[0] if changed else 0
+        written[table] = count
+        rows += count
+    return {"sites": len(sites), "rows": rows, "tables": written,
+            "incremental_models": sorted(after), "whole_tables": sorted(set(tables) - set(after))}
 
 
 def _window(steps: dict, fragment: str) -> tuple[float, float]:
@@ -69,6 +106,10 @@ def _sites_written(folder: Path, window: tuple[float, float]) -> int:
     start, end = window
     return len({p.relative_to(folder).parts[0] for p in folder.rglob("*")
                 if p.is_file() and start - 1 <= p.stat().st_mtime <= end + 1 and len(p.relative_to(folder).parts) > 1})
+
+
+def _metadata(result: dict, asset: str) -> dict:
+    return next((m["metadata"] for m in result["materialisations"] if m["asset"] == asset), {})
 
 
 def work_done(before: dict, result: dict) -> dict:
@@ -97,8 +138,7 @@ def work_done(before: dict, result: dict) -> dict:
             "select table_schema || '.' || table_name from information_schema.tables "
             "where table_schema in ('intermediate', 'marts') and table_type = 'BASE TABLE' order by 1").fetchall()
         rebuilt = {t[0]: con.execute(f"select count(*) from {t[0]}").fetchone()[0] for t in tables}
-        dbt_sites = con.execute("select count(distinct site_id) from intermediate.int_case_outcomes").fetchone()[0] \
-            if _has(con, "intermediate", "int_case_outcomes") else 0
+        dbt = _dbt_work(con, before, rebuilt)
         fitted = con.execute(
             "select count(*), coalesce(sum(cases), 0) from models.model_versions "
             "where model_version not in (select unnest(?::varchar[]))", [before["model_versions"]]).fetchone() \
@@ -106,14 +146,17 @@ def work_done(before: dict, result: dict) -> dict:
         fit_sites = con.execute("select count(distinct site_id) from intermediate.int_case_outcomes "
                                 "where is_counted").fetchone()[0] if fitted[0] else 0
     folders = paths()
-    publication = next((m["metadata"] for m in result["materialisations"] if m["asset"] == "publication"), {})
+    publication = _metadata(result, "publication")
+    quality = _metadata(result, "quality/findings")
     work = {
         "changed_sites": changed_sites,
         "intake": {"submissions": new[0], "sites": new[1], "site_periods": new[3], "rows": int(new[2])},
-        "quality": {"sites": current[1], "site_periods": current[2], "rows": current[0], "findings": findings,
+        # the quality stage reports what it checked (incremental by site); older code checked everything
+        "quality": {"sites": int(quality.get("sites_checked", current[1])),
+                    "rows": int(quality.get("rows_checked", current[0])), "current_rows": current[0],
+                    "current_site_periods": current[2], "findings": findings,
                     "worklist_sites_written": _sites_written(folders.worklists, _window(steps, "data_quality"))},
-        "dbt_build": {"sites": dbt_sites, "tables_rebuilt": len(rebuilt), "rows": sum(rebuilt.values()),
-                      "tables": rebuilt},
+        "dbt_build": {**dbt, "tables_rebuilt": len(rebuilt)},
         "risk_models": {"models_fitted": fitted[0], "sites": fit_sites, "rows": int(fitted[1])},
         "publication": {"sites": int(publication.get("site_packages", 0) or 0),
                         "files": int(publication.get("files", 0) or 0)},
