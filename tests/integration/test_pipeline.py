@@ -272,6 +272,7 @@ def test_a_failing_dbt_unit_test_fails_its_blocking_check_with_dbt_s_diff(pipeli
     import dagster as dg
     from dagster_dbt import DbtCliResource
 
+    from orchestration.defs.resources import CqiResource
     from orchestration.defs.warehouse.dbt_assets import DBT_EXECUTABLE, mart_models, warehouse_models
     from orchestration.defs.warehouse.unit_tests import UNIT_TEST_CHECKS
 
@@ -285,7 +286,7 @@ def test_a_failing_dbt_unit_test_fails_its_blocking_check_with_dbt_s_diff(pipeli
     result = dg.materialize(
         [warehouse_models, mart_models, *UNIT_TEST_CHECKS], selection=dg.AssetSelection.checks(*keys),
         resources={"dbt": DbtCliResource(project_dir=str(project), profiles_dir=str(project),
-                                         dbt_executable=DBT_EXECUTABLE)},
+                                         dbt_executable=DBT_EXECUTABLE), "cqi": CqiResource()},
         raise_on_error=False)
     outcome = {e.check_name: e for e in result.get_asset_check_evaluations()}
     failed = outcome["unit_test_cases_are_scored_from_the_current_stored_coefficients"]
@@ -293,6 +294,37 @@ def test_a_failing_dbt_unit_test_fails_its_blocking_check_with_dbt_s_diff(pipeli
     assert "differs from" in failed.metadata["message"].value and "\x1b[" not in failed.metadata["message"].value
     assert outcome["unit_test_red_site_periods_and_excluded_cases_do_not_count"].passed
     assert not result.success, "a failed blocking check fails its step, so nothing downstream runs"
+
+
+def test_unit_tests_that_passed_with_the_same_code_are_not_run_again_and_an_edit_runs_them(pipeline, tmp_path):
+    import dagster as dg
+    from dagster_dbt import DbtCliResource
+
+    from orchestration.defs.resources import CqiResource
+    from orchestration.defs.warehouse.dbt_assets import DBT_EXECUTABLE, mart_models, warehouse_models
+    from orchestration.defs.warehouse.unit_tests import UNIT_TEST_CHECKS
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(PROJECT_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs"))
+    keys = [key for check in UNIT_TEST_CHECKS for key in check.check_keys]
+
+    def run_checks():
+        result = dg.materialize(
+            [warehouse_models, mart_models, *UNIT_TEST_CHECKS], selection=dg.AssetSelection.checks(*keys),
+            resources={"dbt": DbtCliResource(project_dir=str(project), profiles_dir=str(project),
+                                             dbt_executable=DBT_EXECUTABLE), "cqi": CqiResource()})
+        evaluations = result.get_asset_check_evaluations()
+        assert len(evaluations) == len(keys) and all(e.passed for e in evaluations)
+        return result.run_id, {e.check_name: e.metadata.get("proven_by_run") for e in evaluations}
+
+    first, proof = run_checks()
+    assert set(proof.values()) == {None}, "the first run runs every unit test"
+    _, proof = run_checks()
+    assert set(proof.values()) == {dg.MetadataValue.text(first)}, "the same code: passes recorded, not re-run"
+    model = project / "models" / "marts" / "fct_case_risk.sql"
+    model.write_text(model.read_text() + "\n-- edited\n")
+    _, proof = run_checks()
+    assert set(proof.values()) == {None}, "an edited project runs its unit tests again"
 
 
 def _dbt_build(warehouse: Path, target: Path, *extra: str) -> None:
