@@ -27,11 +27,11 @@ _NULLABLE_BOOLEAN = {pa.bool_(): pd.BooleanDtype()}.get
 
 
 def stage_model_cases(con: duckdb.DuckDBPyConnection, registry: Registry) -> str:
-    """Copy the staged cases' risk factors into a temporary table, once per refresh.
+    """Copy the staged cases' risk factors into a temporary table, once per refresh that fits.
 
     ``staging.stg_registry__cases`` is a view (the current row of every
     case: a window over all received rows); reading it once instead of once
-    for the fingerprints and once per measure saves most of the step's scans.
+    per measure saves most of the fitting step's scans.
     """
     factors = list(dict.fromkeys(name for m in registry.measures for name in m.risk_factors))
     columns = "".join(f', "{name}"' for name in factors)
@@ -70,13 +70,13 @@ def refresh_models(con: duckdb.DuckDBPyConnection, registry: Registry,
                    log: Callable[[str], None] = lambda message: None) -> Refresh:
     """Keep or refit each measure's model on the pooled counted cases of the window; store and mark current."""
     window = (registry.periods[0].period, registry.periods[-1].period)
-    cases = stage_model_cases(con, registry)
-    current_fingerprints(con, registry, cases)
+    current_fingerprints(con, registry)   # one read of the staged cases; all a kept model needs
     decisions = refit_decisions(con, registry, window, registry.policy.risk_model_refit_min_change)
     for decision in decisions.values():
         log(f"{decision.measure_id}: {decision.reason}")
-    fitted = [fit_measure(counted_cases(con, registry, m, cases), registry, m)
-              for m in registry.measures if decisions[m.id].refit]
+    to_fit = [m for m in registry.measures if decisions[m.id].refit]
+    cases = stage_model_cases(con, registry) if to_fit else None
+    fitted = [fit_measure(counted_cases(con, registry, m, cases), registry, m) for m in to_fit]
     kept = [d.kept_version for d in decisions.values() if not d.refit]
     versions = store_models(con, fitted, window, data_version(con, registry.version), registry.version, kept)
     con.execute(f"drop table if exists {MODEL_CASES}")
