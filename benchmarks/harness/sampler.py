@@ -4,8 +4,12 @@ Why from outside: the measured cycle runs in a child process, and dbt runs in
 subprocesses of that child. A sampling thread inside the cycle would share
 its GIL and miss the dbt processes; polling ``/proc`` from the parent sees
 every descendant and needs no third-party package (psutil is not installed).
-RSS is summed over the tree, so pages shared between processes count twice:
-a slight overestimate, never an underestimate.
+Each process counts its proportional set size (PSS: a page shared by k
+processes counts 1/k in each), so the sum is the memory the tree really
+holds. Summing RSS instead counts pages shared with forked workers (the
+publication forks them from a process holding the release's tables) once per
+worker: at L that tripled a 10 GiB process. Falls back to RSS where
+``smaps_rollup`` is missing.
 """
 
 from __future__ import annotations
@@ -39,6 +43,13 @@ def tree_pids(root: int) -> list[int]:
 
 
 def rss_kib(pid: int) -> int:
+    """The process's PSS in KiB (RSS where the kernel gives no ``smaps_rollup``; 0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, IndexError, ValueError):
+        pass
     try:
         fields = Path(f"/proc/{pid}/statm").read_text().split()
         return int(fields[1]) * PAGE_KIB
