@@ -119,8 +119,9 @@ def test_the_group_lineage_draws_a_node_for_every_asset_of_the_group(webserver, 
     base, nodes = webserver
     members = [node["assetKey"]["path"][-1] for node in nodes if node["groupName"] == group]
     assert members
+    # the UI draws only the nodes inside the window: tall enough for the whole group and its neighbours
     done = run_chromium(group_lineage_url(base, group), "--dump-dom", "--virtual-time-budget=30000",
-                        "--window-size=1600,1000", timeout=180)
+                        "--window-size=1600,2000", timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     # each asset node's title carries its name as a tooltip
     missing = [name for name in members if f'data-tooltip="{name}"' not in done.stdout]
