@@ -3,53 +3,35 @@
 Everything a package shows comes from these frames; they are also saved with
 the release (coordinating centre only), so a past publication can be rebuilt
 from its own inputs and compared with its manifest's checksums.
+
+The scored cases (one row per case and measure: 40 million at national
+scale) are not held in memory: they are copied once from the warehouse into
+the release's inputs as Parquet, ordered by site (``CaseFile``), and each
+package reads its own site's rows from that file. A publication's memory is
+then one site's cases per worker, not every case of the registry, and the
+snapshot a rebuild needs is written by DuckDB without passing through pandas.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-
-@dataclass
-class PublicationInputs:
-    period: str
-    results: pd.DataFrame          # marts.mart_site_results, periods up to ``period``
-    funnel_curves: pd.DataFrame    # marts.mart_funnel_limits
-    cases: pd.DataFrame            # marts.fct_case_risk, periods up to ``period``
-    quality: pd.DataFrame          # site_id, period, status, completeness, open_queries, blocking_open
-    models: pd.DataFrame           # current models with their quality
-    sites: pd.DataFrame            # site_id, display_name, blinded_code
-    measures: pd.DataFrame         # measure_id, label, direction
-    submissions: pd.DataFrame      # current submissions: site_id, period, submission_id, file_checksum
-
-    FRAMES = ("results", "funnel_curves", "cases", "quality", "models", "sites", "measures", "submissions")
-
-    def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in self.FRAMES:
-            getattr(self, name).to_parquet(folder / f"{name}.parquet", index=False)
-        (folder / "period.txt").write_text(self.period, encoding="utf-8")
-
-    @classmethod
-    def load(cls, folder: Path) -> "PublicationInputs":
-        frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in cls.FRAMES}
-        return cls(period=(folder / "period.txt").read_text(encoding="utf-8").strip(), **frames)
+CASE_COLUMNS = ["site_id", "case_id", "period", "operation_date", "measure_id", "is_event", "expected_probability"]
+CASE_ORDER = "site_id, measure_id, operation_date, case_id"
+CASES_FILE = "cases.parquet"
+ROW_GROUP = 16_384    # rows per Parquet row group: a site's read skips the groups of other sites
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                       [schema, table]).fetchone()[0] > 0
-
-
-def _large_frame(con: duckdb.DuckDBPyConnection, sql: str, parameters: list) -> pd.DataFrame:
-    """The frame ``.df()`` gives, read through Arrow: DuckDB's ``.df()`` holds the whole materialised
-    result beside the frame it builds (19 GiB peak for the 40M scored cases of a national registry);
-    through Arrow the peak is the sort's memory limit plus the Arrow table (6.7 GiB), in half the time."""
-    result = con.execute(sql, parameters).arrow()
+def _arrow_frame(relation) -> pd.DataFrame:
+    """A query's result as the frame ``.df()`` gives, read through Arrow: DuckDB's ``.df()`` holds the whole
+    materialised result beside the frame it builds; through Arrow the peak is the Arrow table."""
+    result = relation.arrow()
     table = result.read_all() if hasattr(result, "read_all") else result
     frame = table.to_pandas(date_as_object=False)
     for column in frame.columns:   # .df() gives timestamps and dates in microseconds
@@ -58,12 +40,120 @@ def _large_frame(con: duckdb.DuckDBPyConnection, sql: str, parameters: list) -> 
     return frame
 
 
+_READERS: dict[int, duckdb.DuckDBPyConnection] = {}
+
+
+def _reader() -> duckdb.DuckDBPyConnection:
+    """This process's connection for reading case files (a forked worker opens its own: a DuckDB
+    connection is not shared across a fork), one thread each since the workers already fill the cores."""
+    pid = os.getpid()
+    if pid not in _READERS:
+        _READERS.clear()
+        con = duckdb.connect()
+        con.execute("set threads = 1")
+        _READERS[pid] = con
+    return _READERS[pid]
+
+
+@dataclass(frozen=True)
+class CaseFile:
+    """The scored cases a publication is built from, on disk, ordered by site (``CASE_ORDER``)."""
+
+    path: Path
+
+    @classmethod
+    def copy_from(cls, con: duckdb.DuckDBPyConnection, sql: str, parameters: list, path: Path) -> "CaseFile":
+        """Write the rows of ``sql`` (``CASE_COLUMNS``) to ``path``, in ``CASE_ORDER``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con.execute(f"copy (select {', '.join(CASE_COLUMNS)} from ({sql}) order by {CASE_ORDER}) to '{path}' "
+                    f"(format parquet, row_group_size {ROW_GROUP})", parameters)
+        return cls(path)
+
+    @classmethod
+    def of_frame(cls, frame: pd.DataFrame, path: Path) -> "CaseFile":
+        """A case file holding ``frame`` (tests and rebuilds from frames)."""
+        con = duckdb.connect()
+        try:
+            con.register("frame", frame[CASE_COLUMNS])
+            return cls.copy_from(con, "select * from frame", [], path)
+        finally:
+            con.close()
+
+    def _query(self, sql: str, parameters: list | None = None) -> pd.DataFrame:
+        return _arrow_frame(_reader().execute(sql.replace("CASES", f"read_parquet('{self.path}')"),
+                                              parameters or []))
+
+    def site(self, site_id: str) -> pd.DataFrame:
+        """One site's cases (``CASE_COLUMNS`` without the site), in ``CASE_ORDER``."""
+        return self._query(f"select {', '.join(CASE_COLUMNS[1:])} from CASES where site_id = ? "
+                           f"order by {CASE_ORDER}", [site_id])
+
+    def events(self, period: str) -> pd.DataFrame:
+        """The period's cases with an event, every site's, in ``CASE_ORDER``."""
+        return self._query(f"select {', '.join(CASE_COLUMNS)} from CASES where is_event and period = ? "
+                           f"order by {CASE_ORDER}", [period])
+
+    def site_ids(self) -> list[str]:
+        return [r[0] for r in _reader().execute(
+            f"select distinct site_id from read_parquet('{self.path}') order by 1").fetchall()]
+
+    def case_owners(self):
+        """Every (site, case number) pair, as Arrow record batches (the privacy check's case index)."""
+        return _reader().execute(f"select distinct site_id, case_id from read_parquet('{self.path}') "
+                                 f"where case_id is not null").arrow()
+
+    def frame(self) -> pd.DataFrame:
+        """Every case (small publications and tests only)."""
+        return self._query(f"select {', '.join(CASE_COLUMNS)} from CASES order by {CASE_ORDER}")
+
+    def save(self, folder: Path) -> "CaseFile":
+        target = folder / CASES_FILE
+        if target.resolve() != self.path.resolve():
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.path, target)
+        return CaseFile(target)
+
+
+@dataclass
+class PublicationInputs:
+    period: str
+    results: pd.DataFrame          # marts.mart_site_results, periods up to ``period``
+    funnel_curves: pd.DataFrame    # marts.mart_funnel_limits
+    cases: CaseFile                # marts.fct_case_risk, periods up to ``period``
+    quality: pd.DataFrame          # site_id, period, status, completeness, open_queries, blocking_open
+    models: pd.DataFrame           # current models with their quality
+    sites: pd.DataFrame            # site_id, display_name, blinded_code
+    measures: pd.DataFrame         # measure_id, label, direction
+    submissions: pd.DataFrame      # current submissions: site_id, period, submission_id, file_checksum
+
+    FRAMES = ("results", "funnel_curves", "quality", "models", "sites", "measures", "submissions")
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in self.FRAMES:
+            getattr(self, name).to_parquet(folder / f"{name}.parquet", index=False)
+        self.cases.save(folder)
+        (folder / "period.txt").write_text(self.period, encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> "PublicationInputs":
+        frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in cls.FRAMES}
+        return cls(period=(folder / "period.txt").read_text(encoding="utf-8").strip(),
+                   cases=CaseFile(folder / CASES_FILE), **frames)
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                       [schema, table]).fetchone()[0] > 0
+
+
 def latest_period(con: duckdb.DuckDBPyConnection) -> str | None:
     row = con.execute("select max(period) from marts.mart_site_results where is_included").fetchone()
     return row[0] if row else None
 
 
-def read_inputs(con: duckdb.DuckDBPyConnection, period: str) -> PublicationInputs:
+def read_inputs(con: duckdb.DuckDBPyConnection, period: str, folder: Path) -> PublicationInputs:
+    """The period's inputs; the scored cases are copied to ``folder`` (the release's inputs snapshot)."""
     open_queries = ("select site_id, period, count(*) filter (where status in ('open', 'reopened')) as open_queries, "
                     "count(*) filter (where status in ('open', 'reopened') and severity = 'blocking') as blocking_open "
                     "from quality.queries group by all") if _has_table(con, "quality", "queries") else (
@@ -79,9 +169,8 @@ def read_inputs(con: duckdb.DuckDBPyConnection, period: str) -> PublicationInput
                             "order by site_id, measure_id, period", [period]).df(),
         funnel_curves=con.execute("select * from marts.mart_funnel_limits where period <= ? "
                                   "order by period, measure_id, expected", [period]).df(),
-        cases=_large_frame(con, "select site_id, case_id, period, operation_date, measure_id, is_event, "
-                                "expected_probability from marts.fct_case_risk where period <= ? "
-                                "order by site_id, measure_id, operation_date, case_id", [period]),
+        cases=CaseFile.copy_from(con, "select * from marts.fct_case_risk where period <= ?", [period],
+                                 folder / CASES_FILE),
         quality=quality,
         models=con.execute("select measure_id, model_version, cases, events, c_statistic, calibration_intercept, "
                            "calibration_slope, hosmer_lemeshow_p, brier_score, risk_adjusted "

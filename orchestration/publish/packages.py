@@ -9,7 +9,10 @@ the ``coordinating_centre/`` folder is unblinded and stays in the centre.
 
 The tables every package is cut from are prepared once per period
 (``PeriodTables``), not filtered site by site: a publication of 700 sites
-must take at most two minutes (benchmarks/bench_publish.py).
+must take at most two minutes (benchmarks/bench_publish.py). A site's own
+cases (for its CUSUM and VLAD charts) are read by the worker building its
+package, from the case file (orchestration/publish/inputs.py), so no process
+holds every case of the registry.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..reports import prepare_peer_charts, render_overview, render_site_report
-from ..reports.series import SIGNAL_COLUMNS, CaseMonitoring, case_monitoring, cusum_signals, signal_rows
+from ..reports.series import SIGNAL_COLUMNS, CaseMonitoring, case_monitoring, signal_rows
 from .inputs import PublicationInputs
 from .suppression import suppress_results
 from .tables import SharedTable, SiteTable, site_positions
@@ -50,7 +53,8 @@ def active_sites(inputs: PublicationInputs) -> pd.DataFrame:
 
 
 class PeriodTables:
-    """Everything a period's packages are cut from, built once (orchestration/publish/tables.py)."""
+    """Everything a period's packages are cut from that is not a site's own cases, built once
+    (orchestration/publish/tables.py). Each package reads its own cases (``site_cases``)."""
 
     def __init__(self, inputs: PublicationInputs, suppressed: pd.DataFrame):
         period = inputs.period
@@ -60,33 +64,29 @@ class PeriodTables:
         rows = rows.loc[order]
         self.peers = SharedTable(rows.assign(site=rows["blinded_code"])[PEER_COLUMNS],
                                  rows.assign(site=rows["blinded_code"] + " (you)")[PEER_COLUMNS], rows["site_id"])
-        cases = inputs.cases
-        events = cases[cases["is_event"] & (cases["period"] == period)]
+        events = inputs.cases.events(period)
         self.events = SiteTable(events[["case_id", "period", "operation_date", "measure_id", "expected_probability"]],
                                 events["site_id"])
         self.quality = SiteTable(inputs.quality.drop(columns=["site_id"]), inputs.quality["site_id"])
         self.quality_frames = _split(inputs.quality.drop(columns=["site_id"]), inputs.quality["site_id"])
         self.results = _split(inputs.results, inputs.results["site_id"])
-        report_cases = cases.rename(columns={"case_id": "case_key"})[
-            ["case_key", "period", "operation_date", "measure_id", "is_event", "expected_probability"]]
-        # numpy text columns: the CUSUM of 2,800 site-measures reads them without converting Arrow strings
-        report_cases = report_cases.assign(**{column: _shared_text(report_cases[column])
-                                              for column in ("case_key", "period", "measure_id")})
-        self.cases = _split(report_cases, cases["site_id"])
-        self.case_parts: dict[str, dict[str, pd.DataFrame]] = {}     # site -> measure -> its cases
-        groups = pd.Series(np.arange(len(cases))).groupby(
-            [cases["site_id"].to_numpy(), cases["measure_id"].to_numpy()], sort=False).indices
-        for (site, measure), rows in groups.items():
-            self.case_parts.setdefault(str(site), {})[str(measure)] = report_cases.iloc[rows]
         self.empty_results = inputs.results.iloc[:0]
-        self.empty_cases = report_cases.iloc[:0]
         self.empty_quality = inputs.quality.drop(columns=["site_id"]).iloc[:0]
 
 
+def site_cases(inputs: PublicationInputs, site_id: str) -> dict[str, pd.DataFrame]:
+    """A site's cases in the report's shape, measure by measure, read from the case file."""
+    cases = inputs.cases.site(site_id).rename(columns={"case_id": "case_key"})[
+        ["case_key", "period", "operation_date", "measure_id", "is_event", "expected_probability"]]
+    # numpy text columns: the CUSUM reads them without converting Arrow strings
+    cases = cases.assign(**{column: _shared_text(cases[column]) for column in ("case_key", "period", "measure_id")})
+    groups = pd.Series(np.arange(len(cases))).groupby(cases["measure_id"].to_numpy(), sort=False).indices
+    return {str(measure): cases.iloc[rows] for measure, rows in groups.items()}
+
+
 def _shared_text(column: pd.Series) -> pd.Series:
-    """The column as Python strings, one object per distinct value shared by its rows: a national
-    registry's 40M scored rows as one object per row took 6 GiB (a case id repeats per measure, a
-    period and a measure id on every row)."""
+    """The column as Python strings, one object per distinct value shared by its rows (a period and a
+    measure id repeat on every row)."""
     return column.astype("category").astype(object)
 
 
@@ -95,21 +95,29 @@ def _split(frame: pd.DataFrame, keys: pd.Series) -> dict[str, pd.DataFrame]:
     return {site: frame.iloc[rows] for site, rows in site_positions(keys).items()}
 
 
-def site_monitoring(tables: PeriodTables, site_id: str, measures, period: str) -> dict[str, CaseMonitoring | None]:
-    """CUSUM and VLAD of each measure over a site's cases: drawn in its report, signalled in the overview."""
-    parts = tables.case_parts.get(site_id, {})
-    return {str(m): case_monitoring(parts.get(str(m), tables.empty_cases), str(m), up_to=period) for m in measures}
+def site_monitoring(parts: dict[str, pd.DataFrame], measures, period: str) -> dict[str, CaseMonitoring | None]:
+    """CUSUM and VLAD of each measure over a site's cases (``parts``: measure -> its cases): drawn in
+    its report, signalled in the overview."""
+    return {str(m): case_monitoring(parts[str(m)], str(m), up_to=period) if str(m) in parts else None
+            for m in measures}
 
 
-def overview_signals(tables: PeriodTables, period: str, signalled: dict) -> pd.DataFrame:
-    """``cusum_signals`` over every site's cases, reusing the signal rows the site reports found
-    (``signalled``: site -> measure -> rows)."""
+def site_signals(site_id: str, parts: dict[str, pd.DataFrame], monitoring: dict, period: str) -> dict[str, list]:
+    """The overview's CUSUM signal rows of a site, for every measure it has cases of (``monitoring``:
+    what its report already computed)."""
+    return {m: signal_rows(site_id, m, monitoring[m] if m in monitoring else
+                           case_monitoring(parts[m], m, up_to=period), period) for m in sorted(parts)}
+
+
+def overview_signals(inputs: PublicationInputs, signalled: dict) -> pd.DataFrame:
+    """``cusum_signals`` over every site's cases, reusing the signal rows the site packages found
+    (``signalled``: site -> measure -> rows); a site with cases but no package is read here."""
     rows = []
-    for site in sorted(tables.case_parts):
-        for measure in sorted(tables.case_parts[site]):
-            known = signalled.get(site, {})
-            rows += known[measure] if measure in known else signal_rows(
-                site, measure, case_monitoring(tables.case_parts[site][measure], measure, up_to=period), period)
+    for site in inputs.cases.site_ids():
+        known = signalled.get(site)
+        if known is None:
+            known = site_signals(site, site_cases(inputs, site), {}, inputs.period)
+        rows += [row for measure in sorted(known) for row in known[measure]]
     return pd.DataFrame(rows, columns=SIGNAL_COLUMNS)
 
 
@@ -119,14 +127,15 @@ def build_site_package(inputs: PublicationInputs, tables: PeriodTables, peer_cha
     """Write one site's package; add its CUSUM signal rows for the overview to ``signalled``."""
     site_id = site.site_id
     target = folder / "sites" / site_id
+    with phases("site cases"):
+        parts = site_cases(inputs, site_id)
     with phases("site reports"):
-        cases = tables.cases.get(site_id, tables.empty_cases)
-        monitoring = site_monitoring(tables, site_id, inputs.measures["measure_id"], inputs.period)
+        monitoring = site_monitoring(parts, inputs.measures["measure_id"], inputs.period)
         if signalled is not None:
-            signalled[site_id] = {m: signal_rows(site_id, m, found, inputs.period) for m, found in monitoring.items()}
+            signalled[site_id] = site_signals(site_id, parts, monitoring, inputs.period)
         report = render_site_report(
             site_id, site.display_name, inputs.period, tables.results.get(site_id, tables.empty_results),
-            inputs.funnel_curves, cases, tables.quality_frames.get(site_id, tables.empty_quality), inputs.measures,
+            inputs.funnel_curves, None, tables.quality_frames.get(site_id, tables.empty_quality), inputs.measures,
             registry_name, small_cell_threshold=threshold, generated_at=stamp, peer_charts=peer_charts,
             plot_suppressed_cells=False, monitoring=monitoring)
         written = [write_text(report, target / "report.html")]
@@ -150,7 +159,7 @@ def build_overview(inputs: PublicationInputs, folder: Path, registry_name: str, 
     target = folder / COORDINATING_CENTRE
     models = inputs.models.assign(passed=inputs.models["c_statistic"].fillna(1.0) >= min_c_statistic)
     if signals is None:
-        signals = cusum_signals(inputs.cases.rename(columns={"case_id": "case_key"}), inputs.period)
+        signals = overview_signals(inputs, {})
     html = render_overview(inputs.period, inputs.results, inputs.quality, models, None, registry_name,
                            site_names=inputs.sites.set_index("site_id")["display_name"].to_dict(),
                            measures=inputs.measures, funnel_curves=inputs.funnel_curves,
@@ -187,7 +196,7 @@ def build_publication(inputs: PublicationInputs, folder: Path, registry_name: st
         written, signalled, seconds = build_packages(job, workers)
     phases.add(seconds)
     with phases("overview"):
-        signals = overview_signals(tables, inputs.period, signalled)
+        signals = overview_signals(inputs, signalled)
         written += build_overview(inputs, folder, registry_name, stamp, min_c_statistic, signals)
     return written
 

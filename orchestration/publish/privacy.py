@@ -18,6 +18,13 @@ each file is read once and split into its set of words (runs of letters and
 digits) with ``bytes.translate``; a name can only occur where all its words
 occur, so the 1,400 names of the other sites are looked up in that set, and
 only a name whose words are all present is searched for in the text.
+
+The case numbers and patient keys looked for (ten million each at national
+scale) are held as sorted 64-bit hashes (``HashedStrings``), not as Python
+strings: 160 MB instead of several GiB, shared by the forked workers. Equal
+strings have equal hashes, so nothing present is missed; a token whose hash
+merely collides with a case number of another site (odds about 1 in 10^12
+per publication) would withhold a clean publication, never release a leak.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from functools import cached_property
 from html import unescape
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..registry import Registry
@@ -145,12 +153,71 @@ def _tokens(data: bytes) -> set[bytes]:
     return (runs - odd) | {s for s in (t.lstrip(b"_-") for t in odd) if len(s) >= 3}
 
 
+def _hashes(strings) -> np.ndarray:
+    return pd.util.hash_array(np.asarray(strings, dtype=object), categorize=False)
+
+
+class HashedStrings:
+    """A large set of strings (each with an owner: the sites of a case number) as sorted 64-bit hashes."""
+
+    def __init__(self, hashes: np.ndarray, owners: np.ndarray | None = None, names: list[str] | None = None):
+        order = np.argsort(hashes, kind="stable")
+        self.hashes = hashes[order]
+        self.owners = owners[order] if owners is not None else None
+        self.names = names or []
+
+    @classmethod
+    def of(cls, strings) -> "HashedStrings":
+        return cls(_hashes(list(strings)))
+
+    @classmethod
+    def of_column(cls, batches) -> "HashedStrings":
+        """From Arrow record batches of one text column (no nulls), hashed a batch at a time."""
+        parts = [_hashes(batch.column(0).to_numpy(zero_copy_only=False)) for batch in batches]
+        return cls(np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64))
+
+    @classmethod
+    def of_pairs(cls, batches) -> "HashedStrings":
+        """From (site_id, case_id) pairs: Arrow record batches or tables, or a frame."""
+        names: dict[str, int] = {}
+        hashes, owners = [], []
+        for batch in ([batches] if isinstance(batches, pd.DataFrame) else batches):
+            frame = batch if isinstance(batch, pd.DataFrame) else batch.to_pandas()
+            frame = frame[frame["case_id"].notna()]
+            sites = frame["site_id"].astype(str)
+            for site in sites.unique():
+                names.setdefault(site, len(names))
+            hashes.append(_hashes(frame["case_id"].astype(str).to_numpy(dtype=object)))
+            owners.append(sites.map(names).to_numpy(dtype=np.int32))
+        empty = np.zeros(0, dtype=np.uint64)
+        return cls(np.concatenate(hashes) if hashes else empty,
+                   np.concatenate(owners) if owners else np.zeros(0, dtype=np.int32), list(names))
+
+    def __bool__(self) -> bool:
+        return len(self.hashes) > 0
+
+    def found(self, tokens) -> dict[str, frozenset]:
+        """The tokens in the set, each with its owners (empty without owners)."""
+        tokens = list(tokens)
+        if not tokens or not len(self.hashes):
+            return {}
+        wanted = _hashes(tokens)
+        start = np.searchsorted(self.hashes, wanted, side="left")
+        end = np.searchsorted(self.hashes, wanted, side="right")
+        out = {}
+        for token, a, b in zip(tokens, start.tolist(), end.tolist()):
+            if b > a:
+                out[token] = frozenset() if self.owners is None else frozenset(
+                    self.names[i] for i in self.owners[a:b].tolist())
+        return out
+
+
 @dataclass
 class Hits:
     """What a piece of published text contains of the things looked for."""
 
     names: set = field(default_factory=set)        # Name objects found
-    cases: set = field(default_factory=set)        # case numbers (bytes) found
+    cases: dict = field(default_factory=dict)      # case numbers found -> the sites they belong to
     keys: set = field(default_factory=set)         # patient keys found
 
     def update(self, other: "Hits") -> None:
@@ -169,11 +236,12 @@ class Scanner:
     with a line break, looked for in the whole text) crosses a line end.
     """
 
-    def __init__(self, names: list[Name], cases=frozenset(), patient_keys=frozenset()):
+    def __init__(self, names: list[Name], cases: HashedStrings | None = None,
+                 patient_keys: HashedStrings | None = None):
         self.names = [n for n in names if not n.multiline]
         self.multiline = [n for n in names if n.multiline]
-        self.cases = frozenset(cases)
-        self.patient_keys = set(patient_keys)
+        self.cases = cases if cases is not None else HashedStrings.of([])
+        self.patient_keys = patient_keys if patient_keys is not None else HashedStrings.of([])
         frequency: dict[bytes, int] = {}
         for name in self.names:
             for word in set(name.words):
@@ -198,9 +266,9 @@ class Scanner:
             hits.names.update(n for n in self.index[key] if n.occurs(text, words, found))
         hits.names.update(n for n in self.wordless if n.occurs(text, words, found))
         if self.cases:
-            hits.cases = _tokens(data) & self.cases
+            hits.cases = self.cases.found(t.decode("ascii") for t in _tokens(data))
         if self.patient_keys and 64 in set(map(len, words)):
-            hits.keys = set(HEX_TOKEN.findall(text)) & self.patient_keys
+            hits.keys = set(self.patient_keys.found(set(HEX_TOKEN.findall(text))))
         return hits
 
     def scan_lines(self, lines: list[str]) -> Hits:
@@ -240,24 +308,21 @@ def _site_names(sites: pd.DataFrame) -> list[tuple[str, Name]]:
     return ids + names
 
 
-def _case_owners(case_ids: pd.DataFrame) -> dict[bytes, str | frozenset]:
-    """The site of each case number (a set of sites for a number more than one site uses)."""
-    pairs = case_ids[case_ids["case_id"].notna().to_numpy()]
-    cases = [c.encode("utf-8") for c in pairs["case_id"].tolist()]
-    sites = pairs["site_id"].astype(str).tolist()
-    owners: dict[bytes, str | frozenset] = dict(zip(cases, sites))
-    shared = pairs["case_id"].duplicated(keep=False).to_numpy()
-    if shared.any():
-        grouped: dict[bytes, set] = {}
-        for case, site, many in zip(cases, sites, shared.tolist()):
-            if many:
-                grouped.setdefault(case, set()).add(site)
-        owners.update({case: frozenset(owned) for case, owned in grouped.items()})
-    return owners
+def _case_index(case_ids) -> HashedStrings:
+    """The sites of each case number: from a (site_id, case_id) frame, an object with ``case_owners()``
+    (orchestration/publish/inputs.py's CaseFile) or an index already built."""
+    if isinstance(case_ids, HashedStrings):
+        return case_ids
+    return HashedStrings.of_pairs(case_ids if isinstance(case_ids, pd.DataFrame) else case_ids.case_owners())
 
 
-def _foreign(owner: str | frozenset, own: str) -> bool:
-    return owner != own if isinstance(owner, str) else owner != {own}
+def _key_index(patient_keys) -> HashedStrings:
+    return patient_keys if isinstance(patient_keys, HashedStrings) else HashedStrings.of(patient_keys or ())
+
+
+def _foreign(owners: frozenset, own: str) -> bool:
+    """A case number is another site's unless this site alone uses it."""
+    return owners != {own}
 
 
 def _identifier_names(registry: Registry) -> list[Name]:
@@ -272,21 +337,20 @@ def _published(folder: Path) -> list[Path]:
 class Checks:
     """The three checks over one publication folder, each file read and scanned once."""
 
-    def __init__(self, folder: Path, *, sites: pd.DataFrame | None = None, case_ids: pd.DataFrame | None = None,
-                 registry: Registry | None = None, patient_keys: set[str] | None = None):
+    def __init__(self, folder: Path, *, sites: pd.DataFrame | None = None, case_ids=None,
+                 registry: Registry | None = None, patient_keys=None):
         self.folder = folder
         self.site_names = _site_names(sites) if sites is not None else []
-        self.owners = _case_owners(case_ids) if case_ids is not None else {}
         self.identifiers = _identifier_names(registry) if registry is not None else []
-        self.scanner = Scanner([n for _, n in self.site_names] + self.identifiers, self.owners.keys(),
-                               patient_keys or ())
+        self.scanner = Scanner([n for _, n in self.site_names] + self.identifiers,
+                               _case_index(case_ids) if case_ids is not None else None, _key_index(patient_keys))
         self.problems: tuple[list[str], list[str], list[str]] = ([], [], [])
         self.cells: dict[tuple, tuple] = {}      # CSV line and count columns -> their cells
 
     def cross_site(self, relative: str, own: str, hits: Hits) -> None:
         self.problems[0].extend(f"{relative} reveals {name.what}" for site, name in self.site_names
                                 if site != own and name in hits.names)
-        leaked = sorted(t.decode("utf-8") for t in hits.cases if _foreign(self.owners[t], own))
+        leaked = sorted(t for t, owners in hits.cases.items() if _foreign(owners, own))
         if leaked:
             self.problems[0].append(f"{relative} holds another site's cases ({leaked[:3]})")
 
@@ -367,13 +431,13 @@ class Checks:
         return self.problems
 
 
-def cross_site_leaks(folder: Path, sites: pd.DataFrame, case_ids: pd.DataFrame, workers: int | None = None) -> list[str]:
+def cross_site_leaks(folder: Path, sites: pd.DataFrame, case_ids, workers: int | None = None) -> list[str]:
     """Problems of kind 1: a package that reveals another site."""
     return Checks(folder, sites=sites, case_ids=case_ids).run(cross_site=True, identifiers=False, threshold=None,
                                                               workers=workers)
 
 
-def identifier_leaks(folder: Path, registry: Registry, patient_keys: set[str], workers: int | None = None) -> list[str]:
+def identifier_leaks(folder: Path, registry: Registry, patient_keys, workers: int | None = None) -> list[str]:
     """Problems of kind 2: a direct identifier, or a pseudonym of one, in any published file."""
     return Checks(folder, registry=registry, patient_keys=patient_keys).run(cross_site=False, identifiers=True,
                                                                             threshold=None, workers=workers)
@@ -384,17 +448,18 @@ def small_count_leaks(folder: Path, threshold: int, workers: int | None = None) 
     return Checks(folder).run(cross_site=False, identifiers=False, threshold=threshold, workers=workers)
 
 
-def privacy_problems_by_kind(folder: Path, registry: Registry, sites: pd.DataFrame, case_ids: pd.DataFrame,
-                             patient_keys: set[str], workers: int | None = None
-                             ) -> tuple[list[str], list[str], list[str]]:
-    """The problems of kinds 1, 2 and 3, reading and scanning each published file once."""
+def privacy_problems_by_kind(folder: Path, registry: Registry, sites: pd.DataFrame, case_ids, patient_keys,
+                             workers: int | None = None) -> tuple[list[str], list[str], list[str]]:
+    """The problems of kinds 1, 2 and 3, reading and scanning each published file once.
+
+    ``case_ids``: the (site_id, case_id) pairs as a frame, a case file or a ``HashedStrings`` index;
+    ``patient_keys``: a set of strings or a ``HashedStrings`` index."""
     checks = Checks(folder, sites=sites, case_ids=case_ids, registry=registry, patient_keys=patient_keys)
     return checks.by_kind(cross_site=True, identifiers=True, threshold=registry.policy.small_cell_threshold,
                           workers=workers)
 
 
-def privacy_problems(folder: Path, registry: Registry, sites: pd.DataFrame, case_ids: pd.DataFrame,
-                     patient_keys: set[str], workers: int | None = None) -> list[str]:
+def privacy_problems(folder: Path, registry: Registry, sites: pd.DataFrame, case_ids, patient_keys, workers: int | None = None) -> list[str]:
     """All three checks, reading each published file once (what the publication asset runs)."""
     return [p for kind in privacy_problems_by_kind(folder, registry, sites, case_ids, patient_keys, workers)
             for p in kind]

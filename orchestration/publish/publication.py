@@ -1,8 +1,9 @@
 """One period's publication from start to release: what the ``publication`` asset runs.
 
 Read the inputs from the warehouse, build every package and the overview in
-a staging folder, run the privacy checks, save the inputs and the manifest,
-switch the release in atomically, then refresh the analyst copy. It lives
+a staging folder, save the inputs and the manifest, run the privacy checks
+on the folder as it will be released, switch the release in atomically,
+then refresh the analyst copy. It lives
 here rather than in the asset so that the benchmark (benchmarks/bench_publish.py)
 times exactly what a run does, phase by phase.
 """
@@ -18,7 +19,7 @@ from ..warehouse import connect
 from .analyst_copy import publish_analyst_copy
 from .inputs import PublicationInputs, latest_period, read_inputs
 from .packages import build_publication
-from .privacy import privacy_problems, privacy_problems_by_kind
+from .privacy import HashedStrings, privacy_problems_by_kind
 from .release import INPUTS, code_version, release, staging_folder, write_manifest
 from .timing import Phases
 
@@ -50,6 +51,12 @@ def dictionary_checksum(registry: Registry) -> str:
     return sha256_of(registry.folder / "dictionary.yaml")
 
 
+def patient_key_index(con) -> HashedStrings:
+    """Every pseudonymised patient key in the warehouse, hashed (the identifier check looks for them)."""
+    return HashedStrings.of_column(con.execute("select distinct patient_key from raw.cases "
+                                               "where patient_key is not null").fetch_record_batch(1_000_000))
+
+
 def publish_period(registry: Registry, folders: Paths, period: str | None, run_id: str,
                    phases: Phases | None = None) -> Publication:
     """Publish ``period`` (default: the latest with included data); raise if nothing may be released."""
@@ -58,20 +65,14 @@ def publish_period(registry: Registry, folders: Paths, period: str | None, run_i
         period = period or latest_period(con)
         if period is None:
             raise NothingToPublish("nothing to publish: no site-period has included data")
-        inputs = read_inputs(con, period)
-        patient_keys = {r[0] for r in con.execute("select distinct patient_key from raw.cases "
-                                                  "where patient_key is not null").fetchall()}
-    if inputs.results[inputs.results["period"] == period].empty:
-        raise NothingToPublish(f"nothing to publish for {period}: no results in that period")
-    staged = staging_folder(folders.publish, period, run_id)
+        if not con.execute("select count(*) from marts.mart_site_results where period = ?", [period]).fetchone()[0]:
+            raise NothingToPublish(f"nothing to publish for {period}: no results in that period")
+        staged = staging_folder(folders.publish, period, run_id)
+        inputs = read_inputs(con, period, staged / INPUTS)
+        patient_keys = patient_key_index(con)
     stamp = f"{period} (data version {inputs.models['model_version'].iloc[0].rsplit('.', 1)[-1]})"
     written = build_publication(inputs, staged, registry.name, registry.policy.small_cell_threshold,
                                 registry.policy.min_c_statistic, stamp, phases=phases)
-    with phases("privacy checks"):
-        problems = privacy_problems(staged, registry, inputs.sites,
-                                    inputs.cases[["site_id", "case_id"]].drop_duplicates(), patient_keys)
-    if problems:
-        raise PublicationWithheld(problems)
     with phases("inputs snapshot"):
         inputs.save(staged / INPUTS)
     with phases("checksums and manifest"):
@@ -83,8 +84,13 @@ def publish_period(registry: Registry, folders: Paths, period: str | None, run_i
             "models": inputs.models[["measure_id", "model_version"]].to_dict("records"),
             "submissions": inputs.submissions.to_dict("records"),
         })
+    with phases("privacy checks"):     # on every file as it will be released, the manifest too
+        problems = privacy_problems_by_kind(staged, registry, inputs.sites, inputs.cases, patient_keys)
+    if any(problems):
+        raise PublicationWithheld([p for kind in problems for p in kind])
     with phases("release"):
         target = release(folders.publish, staged, period, run_id[:8])
+        _remember(target, problems)
     with phases("analyst copy"):
         publish_analyst_copy(folders.warehouse, folders.analyst, run_id[:8])
     sites = target / "sites"
@@ -96,25 +102,30 @@ _CHECKED: dict[tuple, tuple[list[str], list[str], list[str]]] = {}
 
 
 def _state(folder: Path) -> tuple:
-    """What the folder holds now: every file's name, size and modification time."""
-    return tuple((str(p), s.st_size, s.st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()
-                 for s in [p.stat()])
+    """What the folder holds now: every file's path within it, size and modification time."""
+    return tuple((str(p.relative_to(folder)), s.st_size, s.st_mtime_ns) for p in sorted(folder.rglob("*"))
+                 if p.is_file() for s in [p.stat()])
+
+
+def _remember(folder: Path, problems: tuple[list[str], list[str], list[str]]) -> None:
+    """Keep the privacy checks' result for ``folder`` as it is now (a release, moved whole from the
+    staging folder they checked: the same files, sizes and modification times)."""
+    _CHECKED.clear()
+    _CHECKED[(str(folder), _state(folder))] = problems
 
 
 def released_problems(folder: Path, registry: Registry, warehouse: Path) -> tuple[list[str], list[str], list[str]]:
     """The privacy problems (kinds 1, 2, 3) of a released folder, as the asset checks report them.
 
-    The three checks re-read the folder as released; when they run in one
-    process (``execute_in_process``, ``cqi``) the scan is shared, as long as
-    no file of the folder changed in between.
+    The checks scanned the folder just before it was released; when the asset checks run in the same
+    process (``execute_in_process``, ``cqi``: the in-process executor) and no file of the folder has
+    changed since (same paths, sizes and modification times), that result is reported; otherwise the
+    folder is scanned again, once for the three checks.
     """
     key = (str(folder), _state(folder))
     if key not in _CHECKED:
         inputs = PublicationInputs.load(folder / INPUTS)
         with connect(warehouse, read_only=True) as con:
-            keys = {r[0] for r in con.execute("select distinct patient_key from raw.cases "
-                                              "where patient_key is not null").fetchall()}
-        _CHECKED.clear()
-        _CHECKED[key] = privacy_problems_by_kind(folder, registry, inputs.sites,
-                                                 inputs.cases[["site_id", "case_id"]].drop_duplicates(), keys)
+            keys = patient_key_index(con)
+        _remember(folder, privacy_problems_by_kind(folder, registry, inputs.sites, inputs.cases, keys))
     return _CHECKED[key]

@@ -9,14 +9,17 @@ the report as text).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import shutil
 
+import duckdb
 import openpyxl
 import pandas as pd
 import pytest
 
-from orchestration.publish.inputs import PublicationInputs
+from orchestration.publish.inputs import CaseFile, PublicationInputs
 from orchestration.publish.packages import PackageJob, build_publication
 from orchestration.publish.privacy import privacy_problems
 from orchestration.publish.release import file_checksums
@@ -29,7 +32,7 @@ SITES = [f"S{i:02d}" for i in range(12)]
 PERIODS = quarters(2025, 4)
 
 
-def sample_inputs() -> PublicationInputs:
+def sample_inputs(folder) -> PublicationInputs:
     results, curves = sample_results(SITES, PERIODS, cases_per_period=45.0, red_share=0.1, seed=4)
     results = results.sort_values(["site_id", "measure_id", "period"]).reset_index(drop=True)
     results["oe_change"] = results.groupby(["site_id", "measure_id"])["oe"].diff()
@@ -46,14 +49,14 @@ def sample_inputs() -> PublicationInputs:
                            "risk_adjusted": True})
     submissions = pd.DataFrame(columns=["site_id", "period", "submission_id", "file_checksum", "original_name"])
     return PublicationInputs(period=PERIODS[-1], results=results, funnel_curves=curves,
-                             cases=cases.reset_index(drop=True), quality=quality[["site_id", "period", "status",
+                             cases=CaseFile.of_frame(cases, folder / "cases.parquet"), quality=quality[["site_id", "period", "status",
                              "completeness", "open_queries", "blocking_open"]].reset_index(drop=True),
                              models=models, sites=sites, measures=MEASURES, submissions=submissions)
 
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    inputs = sample_inputs()
+    inputs = sample_inputs(tmp_path_factory.mktemp("inputs"))
     folder = tmp_path_factory.mktemp("publication")
     build_publication(inputs, folder, "Test Collaborative", THRESHOLD, 0.6, "2025Q4 (data version abc)", workers=2)
     return inputs, folder
@@ -90,13 +93,12 @@ def test_every_active_site_gets_every_file_and_the_privacy_checks_pass(published
     for package in (folder / "sites").iterdir():
         assert {p.name for p in package.iterdir()} == {"report.html", "my_results.csv", "comparison.csv",
                                                        "my_cases_with_events.csv", "data_quality.csv", "package.xlsx"}
-    assert privacy_problems(folder, demo_registry(), inputs.sites, inputs.cases[["site_id", "case_id"]],
-                            set()) == []
+    assert privacy_problems(folder, demo_registry(), inputs.sites, inputs.cases, set()) == []
 
 
 def test_no_package_names_another_site_or_holds_its_cases(published):
     inputs, folder = published
-    case_ids = inputs.cases.groupby("site_id")["case_id"].agg(set)
+    case_ids = inputs.cases.frame().groupby("site_id")["case_id"].agg(set)
     for package in (folder / "sites").iterdir():
         own = package.name
         others = inputs.sites[inputs.sites["site_id"] != own]
@@ -185,3 +187,53 @@ def test_a_worker_that_dies_fails_the_build(published, tmp_path):
                 "stamp")
     with pytest.raises(BrokenProcessPool):
         build_packages(job, workers=2)
+
+
+class _Recording:
+    """A case file that records which sites' cases are read (and refuses to hand out every case)."""
+
+    def __init__(self, cases: CaseFile):
+        self.cases, self.sites = cases, []
+
+    def site(self, site_id):
+        self.sites.append(site_id)
+        return self.cases.site(site_id)
+
+    def frame(self):
+        raise AssertionError("a publication must not read every case at once")
+
+    def __getattr__(self, name):
+        return getattr(self.cases, name)
+
+
+def test_each_package_reads_only_its_own_sites_cases_once(published, tmp_path):
+    inputs, folder = published
+    recording = _Recording(inputs.cases)
+    build_publication(dataclasses.replace(inputs, cases=recording), tmp_path / "p", "Test Collaborative", THRESHOLD,
+                      0.6, "2025Q4 (data version abc)", workers=1)
+    assert sorted(recording.sites) == SITES                    # one read per site, the overview reuses them
+    assert file_checksums(tmp_path / "p") == file_checksums(folder)
+    report = (folder / "sites" / "S03" / "report.html").read_text(encoding="utf-8")
+    own = recording.cases.site("S03")
+    assert len(own) and (own["case_id"].str[:3] == "S03").all() and "CUSUM" in report
+
+
+def test_the_asset_checks_reuse_the_release_scan_only_while_no_file_changed(published, tmp_path):
+    from orchestration.publish.publication import _remember, released_problems
+    from orchestration.publish.release import INPUTS
+
+    inputs, folder = published
+    release = tmp_path / "release"
+    shutil.copytree(folder, release)
+    inputs.save(release / INPUTS)
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema raw; create table raw.cases as select 'ab' as patient_key")
+    remembered = (["remembered"], [], [])
+    _remember(release, remembered)
+    assert released_problems(release, demo_registry(), warehouse) == remembered
+    other = inputs.sites.loc[inputs.sites["site_id"] == "S02", "display_name"].iloc[0]
+    with open(release / "sites" / "S01" / "report.html", "a", encoding="utf-8") as handle:
+        handle.write(f"<p>{other}</p>")
+    kinds = released_problems(release, demo_registry(), warehouse)
+    assert kinds[0] == ["sites/S01/report.html reveals the name of site S02"] and kinds[1:] == ([], [])

@@ -15,7 +15,9 @@ import re
 import pandas as pd
 import pytest
 
+from orchestration.publish.inputs import CaseFile
 from orchestration.publish.privacy import (
+    HashedStrings,
     Name,
     _words,
     cross_site_leaks,
@@ -105,3 +107,25 @@ def test_a_count_from_1_to_the_threshold_in_a_package_table_is_found(clean, valu
     write_text(f"period,cases,observed\n2025Q1,{value},0\n", clean / "sites" / "S03" / "my_results.csv")
     problems = small_count_leaks(clean, 10)
     assert problems == (["sites/S03/my_results.csv publishes a cases count from 1 to 10"] if flagged else [])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_hashed_index_finds_exactly_the_strings_a_set_holds_with_their_owners(seed):
+    rng = random.Random(seed)
+    pairs = pd.DataFrame({"site_id": [rng.choice(["S01", "S02", "S03"]) for _ in range(2000)],
+                          "case_id": [f"K-{rng.randint(0, 3000)}" for _ in range(2000)]})
+    owners = pairs.groupby("case_id")["site_id"].agg(frozenset).to_dict()
+    tokens = {f"K-{rng.randint(0, 6000)}" for _ in range(3000)} | {"", "S01", "K-"}
+    found = HashedStrings.of_pairs(pairs).found(tokens)
+    assert found == {t: owners[t] for t in tokens if t in owners}
+    assert set(HashedStrings.of(pairs["case_id"]).found(tokens)) == tokens & set(owners)
+
+
+def test_the_checks_find_the_same_leaks_from_a_case_file_as_from_its_rows(clean, tmp_path_factory):
+    _package(clean, "S01", **{"notes.csv": "case\nK-2001\nSHARED-9\nK-1001\n"})
+    rows = CASES.assign(period="2025Q1", operation_date=pd.Timestamp("2025-01-02"), measure_id="m",
+                        is_event=False, expected_probability=0.1)
+    case_file = CaseFile.of_frame(rows, tmp_path_factory.mktemp("cases") / "cases.parquet")
+    expected = cross_site_leaks(clean, SITES, CASES)
+    assert len(expected) == 1 and "K-2001" in expected[0] and "SHARED-9" in expected[0]
+    assert cross_site_leaks(clean, SITES, case_file) == expected
