@@ -51,6 +51,7 @@ def _reader() -> duckdb.DuckDBPyConnection:
         _READERS.clear()
         con = duckdb.connect()
         con.execute("set threads = 1")
+        con.execute("set parquet_metadata_cache = true")
         _READERS[pid] = con
     return _READERS[pid]
 

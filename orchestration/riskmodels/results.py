@@ -1,7 +1,9 @@
 """Site results per measure and period: O/E, intervals, reliability, funnel, status.
 
-A pure function of two frames, used by the dbt Python model
-``mart_site_results`` and usable by analysts directly.
+Pure functions of two frames, usable by analysts directly: ``site_results``
+(used by the dbt Python model ``mart_site_results``) and ``funnel_curves``,
+the same funnel curves without the rest of the results (used by
+``mart_funnel_limits``, so that model does not pay for the shrinkage).
 
 Decisions (README "Site results"):
 
@@ -42,10 +44,56 @@ RESULT_COLUMNS = [
 ]
 
 
+def _prepared(site_periods: pd.DataFrame, measures: pd.DataFrame) -> pd.DataFrame:
+    """The input joined to the measures and sorted, as both entry points group it.
+
+    Shared so that :func:`funnel_curves` sees each group's rows in the same
+    order as :func:`site_results`: the funnel's sums and trimming depend on
+    row order in the last bit.
+    """
+    frame = site_periods.merge(measures.rename(columns={"label": "measure_label"}), on="measure_id", how="left")
+    return frame.sort_values(["measure_id", "period", "site_id"]).reset_index(drop=True)
+
+
+def _included(group: pd.DataFrame) -> pd.DataFrame:
+    """The rows of one (measure, period) group that the statistics use: included sites with cases.
+
+    Red (not included) sites and sites without cases get no O/E, no
+    shrinkage and no funnel position, and they do not move the funnel's
+    target, overdispersion or curve range.
+    """
+    return group[group["is_included"] & (group["cases"] > 0)]
+
+
+def _funnel(ok: pd.DataFrame, policy) -> pd.DataFrame:
+    """Funnel table of O/E against expected for a group's included rows, by the policy's method.
+
+    The one place the funnel is computed, so the site flags in
+    :func:`site_results` and the curves drawn from :func:`funnel_curves`
+    always use the same limits and overdispersion adjustment.
+    """
+    return funnel_table(ok.reset_index(), "site_id", "observed", "expected", indicator="ratio",
+                        levels=policy.interval_levels, overdispersion=policy.funnel_overdispersion,
+                        trim=policy.funnel_trim, trim_fraction=policy.funnel_trim_fraction)
+
+
+def _curve(group: pd.DataFrame, funnel: pd.DataFrame) -> pd.DataFrame:
+    """The funnel curve of one group, labelled with its period and measure, x axis named ``expected``."""
+    curve = funnel_curve_for(funnel)
+    curve.insert(0, "measure_id", group["measure_id"].iloc[0])
+    curve.insert(0, "period", group["period"].iloc[0])
+    return curve.rename(columns={"denominator": "expected"})
+
+
+def _curves_frame(curves: list[pd.DataFrame]) -> pd.DataFrame:
+    """The groups' curves stacked; an empty frame with the key columns when no group had included sites."""
+    return pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(
+        columns=["period", "measure_id", "expected", "target"])
+
+
 def _one_group(group: pd.DataFrame, policy) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     out = group.copy()
-    included = out["is_included"] & (out["cases"] > 0)
-    ok = out[included]
+    ok = _included(out)
     for column in RESULT_COLUMNS:
         if column not in out:
             out[column] = pd.Series(None, index=out.index, dtype=object) if column == "outlier_status" \
@@ -68,9 +116,7 @@ def _one_group(group: pd.DataFrame, policy) -> tuple[pd.DataFrame, pd.DataFrame 
                    "shrunken_oe_upper_95"):
         out.loc[ok.index, column] = shrunk[column]
 
-    funnel = funnel_table(ok.reset_index(), "site_id", "observed", "expected", indicator="ratio",
-                          levels=policy.interval_levels, overdispersion=policy.funnel_overdispersion,
-                          trim=policy.funnel_trim, trim_fraction=policy.funnel_trim_fraction)
+    funnel = _funnel(ok, policy)
     funnel.index = ok.index
     for level in policy.interval_levels:
         label = level_label(level)
@@ -90,11 +136,7 @@ def _one_group(group: pd.DataFrame, policy) -> tuple[pd.DataFrame, pd.DataFrame 
         shrunken = out.loc[ranked, "shrunken_oe"].astype(float)
         order = shrunken.rank(method="average", ascending=ascending)
         out.loc[ranked, "percentile_rank"] = 100 * (order - 1) / max(len(ranked) - 1, 1)
-    curve = funnel_curve_for(funnel)
-    curve.insert(0, "measure_id", group["measure_id"].iloc[0])
-    curve.insert(0, "period", group["period"].iloc[0])
-    curve = curve.rename(columns={"denominator": "expected"})
-    return out, curve
+    return out, _curve(group, funnel)
 
 
 def site_results(site_periods: pd.DataFrame, measures: pd.DataFrame, policy) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -104,8 +146,7 @@ def site_results(site_periods: pd.DataFrame, measures: pd.DataFrame, policy) -> 
     is_included, cases, observed, expected, variance (sum of p(1-p)).
     ``measures``: measure_id, label, direction. ``policy``: the registry policy.
     """
-    frame = site_periods.merge(measures.rename(columns={"label": "measure_label"}), on="measure_id", how="left")
-    frame = frame.sort_values(["measure_id", "period", "site_id"]).reset_index(drop=True)
+    frame = _prepared(site_periods, measures)
     parts, curves = [], []
     for _, group in frame.groupby(["measure_id", "period"], sort=True):
         result, curve = _one_group(group, policy)
@@ -130,6 +171,23 @@ def site_results(site_periods: pd.DataFrame, measures: pd.DataFrame, policy) -> 
     results = results.sort_values(["site_id", "measure_id", "period"])
     results["oe_change"] = results.groupby(["site_id", "measure_id"])["oe"].diff()
     results["is_positive_deviant"] = results["is_positive_deviant"].astype(bool)
-    curves_frame = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(
-        columns=["period", "measure_id", "expected", "target"])
-    return results[RESULT_COLUMNS].reset_index(drop=True), curves_frame
+    return results[RESULT_COLUMNS].reset_index(drop=True), _curves_frame(curves)
+
+
+def funnel_curves(site_periods: pd.DataFrame, measures: pd.DataFrame, policy) -> pd.DataFrame:
+    """The funnel curves per period and measure: exactly ``site_results(...)[1]``, computed alone.
+
+    The curves depend only on each group's included rows and the funnel
+    fitted to them, so this skips what :func:`site_results` also computes
+    (exact O/E intervals, the random-intercept reliability shrinkage, the
+    ranks and positive deviance), which dominates its time; the dbt model
+    ``mart_funnel_limits`` needs only the curves. The same grouping and
+    helpers give the same frame to the last bit (tests/unit/test_site_results.py).
+    """
+    frame = _prepared(site_periods, measures)
+    curves = []
+    for _, group in frame.groupby(["measure_id", "period"], sort=True):
+        ok = _included(group)
+        if not ok.empty:
+            curves.append(_curve(group, _funnel(ok, policy)))
+    return _curves_frame(curves)

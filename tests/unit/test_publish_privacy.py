@@ -110,13 +110,17 @@ def test_a_count_from_1_to_the_threshold_in_a_package_table_is_found(clean, valu
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_the_hashed_index_finds_exactly_the_strings_a_set_holds_with_their_owners(seed):
+@pytest.mark.parametrize("bit_filter", [False, True])
+def test_the_hashed_index_finds_exactly_the_strings_a_set_holds_with_their_owners(seed, bit_filter, monkeypatch):
+    monkeypatch.setattr(HashedStrings, "FILTER_FROM", 1 if bit_filter else 10**9)
     rng = random.Random(seed)
     pairs = pd.DataFrame({"site_id": [rng.choice(["S01", "S02", "S03"]) for _ in range(2000)],
                           "case_id": [f"K-{rng.randint(0, 3000)}" for _ in range(2000)]})
     owners = pairs.groupby("case_id")["site_id"].agg(frozenset).to_dict()
     tokens = {f"K-{rng.randint(0, 6000)}" for _ in range(3000)} | {"", "S01", "K-"}
-    found = HashedStrings.of_pairs(pairs).found(tokens)
+    index = HashedStrings.of_pairs(pairs)
+    assert (index.filter is not None) == bit_filter
+    found = index.found(tokens)
     assert found == {t: owners[t] for t in tokens if t in owners}
     assert set(HashedStrings.of(pairs["case_id"]).found(tokens)) == tokens & set(owners)
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from orchestration.riskmodels.results import site_results
+from orchestration.riskmodels.results import funnel_curves, site_results
 from support import demo_registry
 
 MEASURES = pd.DataFrame({"measure_id": ["m"], "label": ["Mortality"], "direction": ["lower_is_better"]})
@@ -90,3 +90,51 @@ def test_under_no_true_site_effect_about_one_in_five_hundred_sites_is_flagged(po
     share = flagged / total
     assert share < 0.006, share   # nominal 0.002; discreteness and trimming make it a little lower
     assert flagged >= 2, "limits that never flag would pass the first check"
+
+
+def test_funnel_curves_alone_are_exactly_the_curves_of_site_results(policy):
+    """mart_funnel_limits uses funnel_curves; its table must be bit-identical to site_results' curves.
+
+    Several measures and periods, a red site and a site with no cases in each
+    group, one group whose sites are all red (no curve), one overdispersed
+    group (limits adjusted) and one without, and a site missing a period.
+    """
+    rng = np.random.default_rng(7)
+    measures = pd.DataFrame({"measure_id": ["mort", "readmit", "ssi"],
+                             "label": ["Mortality", "Readmission", "Surgical site infection"],
+                             "direction": ["lower_is_better", "lower_is_better", "higher_is_better"]})
+    rows = []
+    for measure_id, p in [("mort", 0.04), ("readmit", 0.1), ("ssi", 0.06)]:
+        for period in ["2024Q4", "2025Q1", "2025Q2"]:
+            spread = 0.5 if (measure_id, period) == ("readmit", "2025Q1") else 0.0
+            for i in range(25):
+                if (i, period) == (3, "2024Q4"):
+                    continue
+                cases = int(rng.integers(10, 900))
+                effect = float(np.exp(rng.normal(0, spread)))
+                rows.append({"site_id": f"S{i:02d}", "period": period, "measure_id": measure_id, "cases": cases,
+                             "observed": int(rng.binomial(cases, min(p * effect, 0.9))),
+                             "expected": float(cases * p * rng.uniform(0.9, 1.1))})
+            rows[-1] |= {"is_included": False, "quality_status": "red"}
+            rows[-2] |= {"cases": 0, "observed": 0, "expected": 0.0}
+    for i in range(4):
+        rows.append({"site_id": f"R{i}", "period": "2025Q3", "measure_id": "mort", "cases": 300, "observed": 12,
+                     "expected": 11.0, "is_included": False, "quality_status": "red"})
+    site_periods = frame(rows).sample(frac=1, random_state=1).reset_index(drop=True)
+
+    results, expected_curves = site_results(site_periods, measures, policy)
+    curves = funnel_curves(site_periods, measures, policy)
+    pd.testing.assert_frame_equal(curves, expected_curves, check_exact=True)
+
+    # the frame covers what it claims to
+    phi = results.groupby(["measure_id", "period"])["funnel_phi"].max().dropna()
+    assert (phi > 1).any() and (phi <= 1).any(), "want groups with and without the overdispersion adjustment"
+    assert ("2025Q3", "mort") not in set(zip(curves["period"], curves["measure_id"]))
+    assert len(set(zip(curves["period"], curves["measure_id"]))) == 9
+
+
+def test_funnel_curves_of_no_included_sites_are_the_same_empty_frame(policy):
+    rows = [{"site_id": "RED", "cases": 150, "observed": 9, "expected": 6.0, "is_included": False,
+             "quality_status": "red"}]
+    expected_curves = site_results(frame(rows), MEASURES, policy)[1]
+    pd.testing.assert_frame_equal(funnel_curves(frame(rows), MEASURES, policy), expected_curves, check_exact=True)

@@ -2,10 +2,13 @@
 
 Limits for O/E against expected counts at each policy level, adjusted for
 overdispersion exactly as the site flags are (orchestration/riskmodels/results.py).
+``funnel_curves`` gives the same frame as ``site_results(...)[1]`` but computes
+only the funnels, not the O/E intervals and reliability shrinkage that
+``mart_site_results`` needs, so this model no longer repeats that work.
 """
 
 from orchestration.registry import load_registry
-from orchestration.riskmodels.results import site_results
+from orchestration.riskmodels.results import funnel_curves
 from orchestration.settings import registry_dir
 
 
@@ -13,5 +16,4 @@ def model(dbt, session):
     dbt.config(materialized="table")
     site_periods = dbt.ref("int_site_period_outcomes").df()
     measures = dbt.ref("stg_registry__measures").df()[["measure_id", "label", "direction"]]
-    _, curves = site_results(site_periods, measures, load_registry(registry_dir()).policy)
-    return curves
+    return funnel_curves(site_periods, measures, load_registry(registry_dir()).policy)
