@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..registry import Measure, Registry
+from ..settings import duckdb_fitting_memory_limit, duckdb_memory_limit
 from .fit import FittedModel, fit_measure
 from .store import RefitDecision, current_fingerprints, data_version, refit_decisions, store_models
 
@@ -75,8 +76,14 @@ def refresh_models(con: duckdb.DuckDBPyConnection, registry: Registry,
     for decision in decisions.values():
         log(f"{decision.measure_id}: {decision.reason}")
     to_fit = [m for m in registry.measures if decisions[m.id].refit]
-    cases = stage_model_cases(con, registry) if to_fit else None
-    fitted = [fit_measure(counted_cases(con, registry, m, cases), registry, m) for m in to_fit]
+    fitted = []
+    if to_fit:
+        con.execute(f"set memory_limit = '{duckdb_fitting_memory_limit()}'")   # Python holds the design now
+        try:
+            cases = stage_model_cases(con, registry)
+            fitted = [fit_measure(counted_cases(con, registry, m, cases), registry, m) for m in to_fit]
+        finally:
+            con.execute(f"set memory_limit = '{duckdb_memory_limit()}'")   # what connect() gave the connection
     kept = [d.kept_version for d in decisions.values() if not d.refit]
     versions = store_models(con, fitted, window, data_version(con, registry.version), registry.version, kept)
     con.execute(f"drop table if exists {MODEL_CASES}")

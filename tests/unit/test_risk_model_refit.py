@@ -199,3 +199,20 @@ def test_the_same_file_sent_again_keeps_the_versions(warehouse):
     refresh = warehouse.refresh()
     assert refresh.fitted == [] and warehouse.current() == before
     assert refresh.decisions["mortality_30d"].reason.endswith("no counted case changed")
+
+
+def test_models_are_fitted_under_duckdbs_fitting_memory_limit_and_the_limit_is_restored(truth, monkeypatch):
+    """The fit holds the design matrix in Python beside DuckDB: DuckDB gets the smaller fitting limit then."""
+    from orchestration.riskmodels import refresh
+
+    monkeypatch.setenv("CQI_DUCKDB_FITTING_MEMORY_LIMIT", "300MB")
+    monkeypatch.setenv("CQI_DUCKDB_MEMORY_LIMIT", "2GB")
+    warehouse = Warehouse(demo_registry(), truth)
+    warehouse.con.execute("set memory_limit = '2GB'")   # as connect() opens it
+    limit = lambda: warehouse.con.execute("select current_setting('memory_limit')").fetchone()[0]  # noqa: E731
+    seen, read = [], refresh.counted_cases
+    monkeypatch.setattr(refresh, "counted_cases", lambda con, *a, **k: seen.append(limit()) or read(con, *a, **k))
+    before = limit()
+    assert len(warehouse.refresh().fitted) == len(demo_registry().measures)
+    assert seen == ["286.1 MiB"] * len(demo_registry().measures)
+    assert limit() == before == "1.8 GiB"       # 2 GB
