@@ -324,3 +324,47 @@ def test_the_overview_names_every_site_and_who_needs_a_conversation(inputs):
     deviants = html[html.index('id="deviants"'):]
     assert PEERS[DEVIANT] in deviants
     assert html.count('data-chart="funnel"') == len(MEASURES)
+
+
+def _column_extents(xs, ys, grid, column):
+    """Lowest and highest point of the line through (xs, ys) within each column, sampled on ``grid``
+    (every original x and every column edge: a straight segment's extremes are at its ends)."""
+    values = np.interp(grid, xs, ys)
+    columns = np.floor((grid - grid[0]) / column).astype(int)
+    frame = pd.DataFrame({"column": columns, "value": values})
+    return frame.groupby("column")["value"].agg(["min", "max"])
+
+
+@pytest.mark.parametrize("seed, n, width", [(0, 14_000, 484), (1, 3_000, 484), (2, 200, 484), (3, 50_000, 100)])
+def test_a_long_line_keeps_only_the_points_that_draw_it_and_covers_the_same_span_in_every_column(seed, n, width):
+    from orchestration.reports.charts import LINE_COLUMN, line_points
+
+    rng = np.random.default_rng(seed)
+    xs = 58 + np.arange(1, n + 1) * width / (n + 1)
+    ys = 160 + np.cumsum(rng.normal(0, 1, n))
+    kept = line_points(xs, ys)
+    assert kept[0] == 0 and kept[-1] == n - 1 and (np.diff(kept) > 0).all()
+    edges = xs[0] + LINE_COLUMN * np.arange(0, int((xs[-1] - xs[0]) / LINE_COLUMN) + 1)
+    grid = np.unique(np.concatenate([xs, edges]))
+    full = _column_extents(xs, ys, grid, LINE_COLUMN)
+    thinned = _column_extents(xs[kept], ys[kept], grid, LINE_COLUMN)
+    pd.testing.assert_frame_equal(thinned, full, check_exact=False, rtol=0, atol=1e-9)
+    columns = np.ceil((xs[-1] - xs[0]) / LINE_COLUMN)
+    assert len(kept) <= min(n, 4 * columns)
+    if n / columns > 8:
+        assert len(kept) < n / 2      # dense lines lose most of their points
+
+
+def test_the_cusum_and_vlad_charts_draw_the_thinned_lines():
+    from orchestration.reports.charts import cusum_chart, vlad_chart
+
+    rng = np.random.default_rng(5)
+    n = 14_000
+    upper = np.maximum.accumulate(np.abs(np.cumsum(rng.normal(0, 0.1, n))))
+    lower = -upper / 2
+    cusum = cusum_chart(upper, lower, h=4.5, boundaries=[(0, "2025Q1")], title="t", desc="d", uid="c")
+    vlad = vlad_chart(np.cumsum(rng.normal(0, 0.1, n)), boundaries=[(0, "2025Q1")], title="t", desc="d", uid="v")
+    for svg, css in ((cusum, "cusum-up"), (cusum, "cusum-down"), (vlad, "vlad-line")):
+        path = re.search(rf'class="{css}" d="([^"]*)"', svg).group(1)
+        vertices = path.count("L") + 1
+        assert 2 < vertices < n / 2, (css, vertices)
