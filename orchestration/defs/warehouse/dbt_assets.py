@@ -5,6 +5,8 @@ fresh clone) or older than a file of the dbt project, and is reused after that.
 """
 
 
+import os
+import shutil
 import subprocess
 import sys
 from functools import cache
@@ -51,6 +53,38 @@ def dbt_resource() -> DbtCliResource:
     return DbtCliResource(project_dir=dbt_project(), dbt_executable=DBT_EXECUTABLE)
 
 
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def keep_partial_parse(invocation_target: Path) -> None:
+    """Make an invocation's parse state the one the next invocation starts from.
+
+    dagster-dbt gives each invocation its own target folder and seeds it with
+    the project target's ``partial_parse.msgpack``. dbt only reuses that file
+    when it was written under the same profile, and the profile includes the
+    warehouse path: a file from ``dbt parse`` in another environment (a test,
+    another data folder) made every later invocation parse the whole project
+    again (about 1.1 s each, twice a cycle). Each invocation writes a file
+    valid for its own environment; it is copied back here (atomically: the
+    next invocation may start as soon as this one ends).
+    """
+    written = Path(invocation_target) / PARTIAL_PARSE
+    if not written.exists():
+        return
+    target = Path(os.environ.get("DBT_TARGET_PATH", "target"))
+    target = target if target.is_absolute() else DBT_PROJECT_DIR / target
+    target.mkdir(parents=True, exist_ok=True)
+    temporary = target / f".{PARTIAL_PARSE}.{os.getpid()}"
+    shutil.copyfile(written, temporary)
+    os.replace(temporary, target / PARTIAL_PARSE)
+
+
+def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    invocation = dbt.cli(DBT_BUILD_ARGS, context=context)
+    yield from invocation.stream()
+    keep_partial_parse(invocation.target_path)
+
+
 AFTER_RISK_MODELS = "tag:after_risk_models"
 # Unit tests run as their own asset checks (unit_tests.py), once, after the models.
 DBT_BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
@@ -60,11 +94,11 @@ DBT_BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
             dagster_dbt_translator=CqiDbtTranslator(), pool="duckdb_writer")
 def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Build and test staging and the intermediate models the risk models are fitted on."""
-    yield from dbt.cli(DBT_BUILD_ARGS, context=context).stream()
+    yield from _build(context, dbt)
 
 
 @dbt_assets(manifest=dbt_project().manifest_path, project=dbt_project(), select=AFTER_RISK_MODELS,
             dagster_dbt_translator=CqiDbtTranslator(), pool="duckdb_writer")
 def mart_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Score cases with the stored coefficients and build and test the marts."""
-    yield from dbt.cli(DBT_BUILD_ARGS, context=context).stream()
+    yield from _build(context, dbt)
