@@ -1,10 +1,15 @@
-"""dbt invocations reuse the parse state of the last invocation in the same environment.
+"""What an invocation of dbt costs before dbt itself runs.
+
+dbt invocations reuse the parse state of the last invocation in the same environment.
 
 dagster-dbt seeds each invocation's target folder from the project target's
 ``partial_parse.msgpack``; dbt throws that file away when it was written
 under another profile (the warehouse path is part of it). The dbt assets copy
 each invocation's file back (``keep_partial_parse``), so the next invocation
 parses only what changed. Real dbt processes, two warehouse paths.
+
+The resource neither runs ``dbt --version`` nor builds a dbt adapter in the
+Dagster process before each invocation.
 """
 
 import os
@@ -13,7 +18,7 @@ import subprocess
 
 import pytest
 
-from orchestration.defs.warehouse.dbt_assets import DBT_EXECUTABLE, PARTIAL_PARSE, keep_partial_parse
+from orchestration.defs.warehouse.dbt_assets import DBT_EXECUTABLE, PARTIAL_PARSE, dbt_resource, keep_partial_parse
 from orchestration.settings import DBT_PROJECT_DIR
 
 pytestmark = pytest.mark.slow
@@ -43,3 +48,18 @@ def test_an_invocation_after_one_in_the_same_environment_parses_partially(tmp_pa
     keep_partial_parse(tmp_path / "b")
     assert UNABLE not in _parse(tmp_path, "warehouse.duckdb", tmp_path / "c")
     assert (tmp_path / "project_target" / PARTIAL_PARSE).read_bytes() == (tmp_path / "b" / PARTIAL_PARSE).read_bytes()
+
+
+def test_the_dbt_resource_starts_no_version_process_and_builds_no_adapter(monkeypatch):
+    from importlib import metadata
+
+    import dagster_dbt.core.resource as resource
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"subprocess before the invocation: {args}")
+
+    monkeypatch.setattr(resource, "check_output", refuse)
+    dbt = dbt_resource()
+    assert str(dbt._cli_version) == metadata.version("dbt-core")
+    assert dbt._cli_version.major < 2          # dbt Core, not Fusion: dagster-dbt would build an adapter
+    assert dbt._initialize_dbt_core_adapter(["build"]) is None
