@@ -40,6 +40,11 @@ def _arrow_frame(relation) -> pd.DataFrame:
     return frame
 
 
+def _literal(path: Path) -> str:
+    """``path`` as a SQL string literal."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
 _READERS: dict[int, duckdb.DuckDBPyConnection] = {}
 
 
@@ -66,8 +71,8 @@ class CaseFile:
     def copy_from(cls, con: duckdb.DuckDBPyConnection, sql: str, parameters: list, path: Path) -> "CaseFile":
         """Write the rows of ``sql`` (``CASE_COLUMNS``) to ``path``, in ``CASE_ORDER``."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        con.execute(f"copy (select {', '.join(CASE_COLUMNS)} from ({sql}) order by {CASE_ORDER}) to '{path}' "
-                    f"(format parquet, row_group_size {ROW_GROUP})", parameters)
+        con.execute(f"copy (select {', '.join(CASE_COLUMNS)} from ({sql}) order by {CASE_ORDER}) "
+                    f"to {_literal(path)} (format parquet, row_group_size {ROW_GROUP})", parameters)
         return cls(path)
 
     @classmethod
@@ -81,7 +86,7 @@ class CaseFile:
             con.close()
 
     def _query(self, sql: str, parameters: list | None = None) -> pd.DataFrame:
-        return _arrow_frame(_reader().execute(sql.replace("CASES", f"read_parquet('{self.path}')"),
+        return _arrow_frame(_reader().execute(sql.replace("CASES", f"read_parquet({_literal(self.path)})"),
                                               parameters or []))
 
     def site(self, site_id: str) -> pd.DataFrame:
@@ -96,11 +101,11 @@ class CaseFile:
 
     def site_ids(self) -> list[str]:
         return [r[0] for r in _reader().execute(
-            f"select distinct site_id from read_parquet('{self.path}') order by 1").fetchall()]
+            f"select distinct site_id from read_parquet({_literal(self.path)}) order by 1").fetchall()]
 
     def case_owners(self):
         """Every (site, case number) pair, as Arrow record batches (the privacy check's case index)."""
-        return _reader().execute(f"select distinct site_id, case_id from read_parquet('{self.path}') "
+        return _reader().execute(f"select distinct site_id, case_id from read_parquet({_literal(self.path)}) "
                                  f"where case_id is not null").arrow()
 
     def frame(self) -> pd.DataFrame:

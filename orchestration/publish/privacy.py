@@ -477,7 +477,8 @@ def privacy_problems_by_kind(folder: Path, registry: Registry, sites: pd.DataFra
                           workers=workers)
 
 
-def privacy_problems(folder: Path, registry: Registry, sites: pd.DataFrame, case_ids, patient_keys, workers: int | None = None) -> list[str]:
+def privacy_problems(folder: Path, registry: Registry, sites: pd.DataFrame, case_ids, patient_keys,
+                     workers: int | None = None) -> list[str]:
     """All three checks, reading each published file once (what the publication asset runs)."""
     return [p for kind in privacy_problems_by_kind(folder, registry, sites, case_ids, patient_keys, workers)
             for p in kind]

@@ -237,3 +237,14 @@ def test_the_asset_checks_reuse_the_release_scan_only_while_no_file_changed(publ
         handle.write(f"<p>{other}</p>")
     kinds = released_problems(release, demo_registry(), warehouse)
     assert kinds[0] == ["sites/S01/report.html reveals the name of site S02"] and kinds[1:] == ([], [])
+
+
+def test_a_case_file_reads_each_sites_rows_back_in_order_wherever_it_lies(published, tmp_path):
+    inputs, _ = published
+    rows = inputs.cases.frame()
+    moved = CaseFile.of_frame(rows.sample(frac=1, random_state=1), tmp_path / "St. Mary's data" / "cases.parquet")
+    pd.testing.assert_frame_equal(moved.frame(), rows)
+    for site in ("S00", "S07"):
+        own = rows[rows["site_id"] == site].drop(columns="site_id").reset_index(drop=True)
+        pd.testing.assert_frame_equal(moved.site(site), own)
+    assert moved.site_ids() == SITES and moved.site("nobody").empty
