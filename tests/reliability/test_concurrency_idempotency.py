@@ -50,7 +50,7 @@ def two_at_once(reference, tmp_path_factory):
     return data, codes, texts
 
 
-def test_two_runs_started_at_once_one_runs_and_the_other_is_refused_with_exit_4(two_at_once):
+def test_two_runs_started_at_once_one_runs_and_the_other_is_refused_with_exit_4(two_at_once, monkeypatch):
     data, codes, texts = two_at_once
     assert sorted(codes) == [0, REFUSED], texts
     refused = texts[codes.index(REFUSED)]
@@ -58,6 +58,7 @@ def test_two_runs_started_at_once_one_runs_and_the_other_is_refused_with_exit_4(
     import dagster as dg
     from dagster._core.instance.ref import InstanceRef
 
+    monkeypatch.setenv("DAGSTER_HOME", str(data / "dagster_home"))   # dagster.yaml's storage reads it
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(data / "dagster_home"))) as instance:
         runs = instance.get_runs()
     assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS, "the refused run is not queued"
