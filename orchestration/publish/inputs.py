@@ -53,12 +53,19 @@ def _reader() -> duckdb.DuckDBPyConnection:
     connection is not shared across a fork), one thread each since the workers already fill the cores."""
     pid = os.getpid()
     if pid not in _READERS:
-        _READERS.clear()
         con = duckdb.connect()
         con.execute("set threads = 1")
         con.execute("set parquet_metadata_cache = true")
         _READERS[pid] = con
     return _READERS[pid]
+
+
+def close_readers() -> None:
+    """Close the case-file connections this process holds, before it forks workers: a child must
+    not inherit a DuckDB database in whatever state its locks were at the fork. The next read opens
+    a new one."""
+    while _READERS:
+        _READERS.popitem()[1].close()
 
 
 @dataclass(frozen=True)

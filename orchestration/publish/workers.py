@@ -20,6 +20,8 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 
+from .inputs import close_readers
+
 MAX_WORKERS = 4
 CHUNK = 10          # sites per task: small enough to balance, large enough to amortise
 
@@ -47,6 +49,7 @@ def forked_map(task, arguments: list, workers: int | None = None) -> list:
     workers = default_workers() if workers is None else max(1, workers)
     if workers == 1 or len(arguments) < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return [task(a) for a in arguments]
+    close_readers()      # no DuckDB connection crosses the fork
     _TASK = task
     try:
         with ProcessPoolExecutor(max_workers=min(workers, len(arguments)),

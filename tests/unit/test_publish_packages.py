@@ -248,3 +248,15 @@ def test_a_case_file_reads_each_sites_rows_back_in_order_wherever_it_lies(publis
         own = rows[rows["site_id"] == site].drop(columns="site_id").reset_index(drop=True)
         pd.testing.assert_frame_equal(moved.site(site), own)
     assert moved.site_ids() == SITES and moved.site("nobody").empty
+
+
+def test_no_case_file_connection_is_inherited_by_the_worker_processes(published):
+    from orchestration.publish import inputs as module
+    from orchestration.publish.workers import forked_map
+
+    inputs, _ = published
+    assert len(inputs.cases.site("S01"))           # the parent reads: its connection is open
+    assert os.getpid() in module._READERS
+    inherited = forked_map(lambda _: sorted(module._READERS), [1, 2], workers=2)
+    assert inherited == [[], []] and module._READERS == {}
+    assert len(inputs.cases.site("S01"))           # and opens a new one when it reads again
