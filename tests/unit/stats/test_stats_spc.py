@@ -66,3 +66,29 @@ def test_p_chart_centre_and_three_sigma_limits_per_period():
     assert chart["signal"].tolist() == [False, False, False, False]
     assert np.isnan(chart["rate"].iloc[3])
     assert p_chart([30, 2], [100, 100])["signal"].tolist() == [True, True]
+
+
+def _reference_cusum(w, h, lower, reset):
+    """The recursion as written in Steiner et al., one numpy element at a time."""
+    values, signals, current = np.empty_like(w), np.zeros(w.shape, dtype=bool), 0.0
+    for t, wt in enumerate(w):
+        current = min(0.0, current - wt) if lower else max(0.0, current + wt)
+        signals[t] = current <= -h if lower else current >= h
+        values[t] = current
+        if signals[t] and reset:
+            current = 0.0
+    return values, signals
+
+
+@pytest.mark.parametrize("odds_ratio", [2.0, 0.5])
+@pytest.mark.parametrize("reset", [True, False])
+def test_cusum_equals_the_recursion_to_the_last_bit_on_long_series(odds_ratio, reset):
+    rng = np.random.default_rng(7)
+    p = rng.uniform(0.01, 0.6, 20_000)
+    y = (rng.uniform(size=p.size) < p * rng.choice([0.5, 1.0, 2.0], p.size)).astype(float)
+    chart = risk_adjusted_cusum(y, p, odds_ratio=odds_ratio, h=3.0, reset=reset)
+    values, signals = _reference_cusum(cusum_weights(y, p, odds_ratio), 3.0, odds_ratio < 1, reset)
+    assert chart["signal"].sum() > 5
+    assert np.array_equal(chart["signal"].to_numpy(), signals)
+    assert np.array_equal(chart["cusum"].to_numpy(), values)
+    assert np.array_equal(np.signbit(chart["cusum"].to_numpy()), np.signbit(values))
