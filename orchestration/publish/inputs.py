@@ -5,27 +5,35 @@ the release (coordinating centre only), so a past publication can be rebuilt
 from its own inputs and compared with its manifest's checksums.
 
 The scored cases (one row per case and measure: 40 million at national
-scale) are not held in memory: they are copied once from the warehouse into
-the release's inputs as Parquet, ordered by site (``CaseFile``), and each
-package reads its own site's rows from that file. A publication's memory is
-then one site's cases per worker, not every case of the registry, and the
-snapshot a rebuild needs is written by DuckDB without passing through pandas.
+scale) are not held in memory: they are copied from the warehouse into the
+release's inputs as Parquet, one file per site (``CaseFile``), and each
+package reads its own site's file. A publication's memory is then one site's
+cases per worker, not every case of the registry, and the snapshot a rebuild
+needs is written by DuckDB without passing through pandas. A site whose cases
+did not change since the last release is not copied again: its file is
+linked from that release.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from urllib.parse import unquote
 
 import duckdb
 import pandas as pd
 
 CASE_COLUMNS = ["site_id", "case_id", "period", "operation_date", "measure_id", "is_event", "expected_probability"]
 CASE_ORDER = "site_id, measure_id, operation_date, case_id"
-CASES_FILE = "cases.parquet"
-ROW_GROUP = 16_384    # rows per Parquet row group: a site's read skips the groups of other sites
+CASES_FOLDER = "cases"         # one Parquet file per site: cases/site_id=<site, %-escaped>/data_0.parquet
+LEGACY_CASES_FILE = "cases.parquet"   # releases published before the per-site files hold one file
+FINGERPRINTS = "fingerprints.json"
+SCHEMA_FILE = "schema.parquet"     # no rows: the columns' types, for a read that finds no file
+HIVE = "hive_partitioning = true, hive_types = {'site_id': 'VARCHAR'}"
 
 
 def _arrow_frame(relation) -> pd.DataFrame:
@@ -68,18 +76,49 @@ def close_readers() -> None:
         _READERS.popitem()[1].close()
 
 
+def _fingerprint_sql(sql: str) -> str:
+    """Each site's row count and the sum of its rows' 64-bit hashes: equal for equal rows in any order.
+    Two different sets of a site's rows give the same pair with a chance of about 2**-64."""
+    return (f"select site_id, count(*) as n, sum(hash({', '.join(CASE_COLUMNS[1:])}))::varchar as fingerprint "
+            f"from ({sql}) group by site_id")
+
+
 @dataclass(frozen=True)
 class CaseFile:
-    """The scored cases a publication is built from, on disk, ordered by site (``CASE_ORDER``)."""
+    """The scored cases a publication is built from, on disk: one Parquet file per site under the
+    folder ``path`` (or, in a release published before per-site files, the one file ``path``).
+
+    Each site's file carries a fingerprint of its rows (``FINGERPRINTS``). A new publication copies
+    only the sites whose rows changed since the previous release and links the files of the others
+    (``copy_from(..., previous=)``): after one site resubmits a quarter, one site's cases are copied,
+    not every case of the registry.
+    """
 
     path: Path
 
     @classmethod
-    def copy_from(cls, con: duckdb.DuckDBPyConnection, sql: str, parameters: list, path: Path) -> "CaseFile":
-        """Write the rows of ``sql`` (``CASE_COLUMNS``) to ``path``, in ``CASE_ORDER``."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        con.execute(f"copy (select {', '.join(CASE_COLUMNS)} from ({sql}) order by {CASE_ORDER}) "
-                    f"to {_literal(path)} (format parquet, row_group_size {ROW_GROUP})", parameters)
+    def copy_from(cls, con: duckdb.DuckDBPyConnection, sql: str, parameters: list, path: Path,
+                  previous: "CaseFile | None" = None) -> "CaseFile":
+        """Write the rows of ``sql`` (``CASE_COLUMNS``) under the new folder ``path``, a file per site in
+        ``CASE_ORDER``; take a site's file from ``previous`` when its rows there are the same."""
+        path.mkdir(parents=True)
+        fingerprints = {site: [n, fingerprint] for site, n, fingerprint
+                        in con.execute(_fingerprint_sql(sql), parameters).fetchall()}
+        reusable = previous.reusable(fingerprints) if previous is not None else {}
+        changed = sorted(set(fingerprints) - set(reusable))
+        columns = ", ".join(CASE_COLUMNS)
+        if changed:
+            only = "" if len(changed) == len(fingerprints) else "where site_id in (select unnest(?::varchar[]))"
+            con.execute(f"copy (select {columns} from ({sql}) {only} order by {CASE_ORDER}) to {_literal(path)} "
+                        f"(format parquet, partition_by (site_id))",
+                        parameters + ([changed] if only else []))
+        for files in reusable.values():
+            for file in files:
+                _link(file, path / file.parent.name / file.name)
+        con.execute(f"copy (select {columns} from ({sql}) limit 0) to {_literal(path / SCHEMA_FILE)} "
+                    f"(format parquet)", parameters)
+        (path / FINGERPRINTS).write_text(json.dumps({"columns": CASE_COLUMNS, "sites": fingerprints}, indent=0,
+                                                    sort_keys=True), encoding="utf-8")
         return cls(path)
 
     @classmethod
@@ -92,14 +131,47 @@ class CaseFile:
         finally:
             con.close()
 
-    def _query(self, sql: str, parameters: list | None = None) -> pd.DataFrame:
-        return _arrow_frame(_reader().execute(sql.replace("CASES", f"read_parquet({_literal(self.path)})"),
-                                              parameters or []))
+    @classmethod
+    def in_folder(cls, folder: Path) -> "CaseFile":
+        """The case file of a release's inputs folder (per-site files, or the older single file)."""
+        legacy = folder / LEGACY_CASES_FILE
+        return cls(legacy if legacy.is_file() and not (folder / CASES_FOLDER).exists() else folder / CASES_FOLDER)
+
+    @cached_property
+    def _files(self) -> dict[str, list[Path]]:
+        """Each site's Parquet files (the folder names are DuckDB's %-escaped hive partitions)."""
+        if self.path.is_file():
+            return {}
+        return {unquote(d.name.split("=", 1)[1]): sorted(d.glob("*.parquet"))
+                for d in sorted(self.path.iterdir()) if d.is_dir() and d.name.startswith("site_id=")}
+
+    def _source(self, site_id: str | None = None) -> str:
+        if self.path.is_file():
+            return f"read_parquet({_literal(self.path)})"
+        files = self._files.get(site_id, []) if site_id is not None else [
+            f for files in self._files.values() for f in files]
+        if not files:
+            return f"read_parquet({_literal(self.path / SCHEMA_FILE)})"
+        return f"read_parquet([{', '.join(_literal(f) for f in files)}], {HIVE})"
+
+    def _query(self, sql: str, parameters: list | None = None, site_id: str | None = None) -> pd.DataFrame:
+        return _arrow_frame(_reader().execute(sql.replace("CASES", self._source(site_id)), parameters or []))
+
+    def reusable(self, fingerprints: dict[str, list]) -> dict[str, list[Path]]:
+        """The files of the sites whose rows here have the ``fingerprints`` given (site -> [rows, hash])."""
+        saved = self.path / FINGERPRINTS
+        if self.path.is_file() or not saved.is_file():
+            return {}
+        known = json.loads(saved.read_text(encoding="utf-8"))
+        if known.get("columns") != CASE_COLUMNS:
+            return {}
+        return {site: self._files[site] for site, print_ in fingerprints.items()
+                if known["sites"].get(site) == print_ and self._files.get(site)}
 
     def site(self, site_id: str) -> pd.DataFrame:
         """One site's cases (``CASE_COLUMNS`` without the site), in ``CASE_ORDER``."""
         return self._query(f"select {', '.join(CASE_COLUMNS[1:])} from CASES where site_id = ? "
-                           f"order by {CASE_ORDER}", [site_id])
+                           f"order by {CASE_ORDER}", [site_id], site_id)
 
     def events(self, period: str) -> pd.DataFrame:
         """The period's cases with an event, every site's, in ``CASE_ORDER``."""
@@ -107,12 +179,13 @@ class CaseFile:
                            f"order by {CASE_ORDER}", [period])
 
     def site_ids(self) -> list[str]:
-        return [r[0] for r in _reader().execute(
-            f"select distinct site_id from read_parquet({_literal(self.path)}) order by 1").fetchall()]
+        if not self.path.is_file():
+            return sorted(self._files)
+        return [r[0] for r in _reader().execute(f"select distinct site_id from {self._source()} order by 1").fetchall()]
 
     def case_owners(self):
         """Every (site, case number) pair, as Arrow record batches (the privacy check's case index)."""
-        return _reader().execute(f"select distinct site_id, case_id from read_parquet({_literal(self.path)}) "
+        return _reader().execute(f"select distinct site_id, case_id from {self._source()} "
                                  f"where case_id is not null").arrow()
 
     def frame(self) -> pd.DataFrame:
@@ -120,11 +193,25 @@ class CaseFile:
         return self._query(f"select {', '.join(CASE_COLUMNS)} from CASES order by {CASE_ORDER}")
 
     def save(self, folder: Path) -> "CaseFile":
-        target = folder / CASES_FILE
+        """This case file in the inputs folder ``folder`` (already there when it was written there)."""
+        target = folder / (LEGACY_CASES_FILE if self.path.is_file() else CASES_FOLDER)
         if target.resolve() != self.path.resolve():
             folder.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(self.path, target)
+            if self.path.is_file():
+                shutil.copyfile(self.path, target)
+            else:
+                shutil.copytree(self.path, target, copy_function=_link)
         return CaseFile(target)
+
+
+def _link(source, target) -> None:
+    """``target`` as a hard link to the (never rewritten) file ``source``; a copy where links are not
+    possible (another file system)."""
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 @dataclass
@@ -152,7 +239,7 @@ class PublicationInputs:
     def load(cls, folder: Path) -> "PublicationInputs":
         frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in cls.FRAMES}
         return cls(period=(folder / "period.txt").read_text(encoding="utf-8").strip(),
-                   cases=CaseFile(folder / CASES_FILE), **frames)
+                   cases=CaseFile.in_folder(folder), **frames)
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -165,8 +252,10 @@ def latest_period(con: duckdb.DuckDBPyConnection) -> str | None:
     return row[0] if row else None
 
 
-def read_inputs(con: duckdb.DuckDBPyConnection, period: str, folder: Path) -> PublicationInputs:
-    """The period's inputs; the scored cases are copied to ``folder`` (the release's inputs snapshot)."""
+def read_inputs(con: duckdb.DuckDBPyConnection, period: str, folder: Path,
+                previous: CaseFile | None = None) -> PublicationInputs:
+    """The period's inputs; the scored cases are copied to ``folder`` (the release's inputs snapshot), taking
+    the files of sites whose cases are unchanged from ``previous`` (the last release's case file)."""
     open_queries = ("select site_id, period, count(*) filter (where status in ('open', 'reopened')) as open_queries, "
                     "count(*) filter (where status in ('open', 'reopened') and severity = 'blocking') as blocking_open "
                     "from quality.queries group by all") if _has_table(con, "quality", "queries") else (
@@ -183,7 +272,7 @@ def read_inputs(con: duckdb.DuckDBPyConnection, period: str, folder: Path) -> Pu
         funnel_curves=con.execute("select * from marts.mart_funnel_limits where period <= ? "
                                   "order by period, measure_id, expected", [period]).df(),
         cases=CaseFile.copy_from(con, "select * from marts.fct_case_risk where period <= ?", [period],
-                                 folder / CASES_FILE),
+                                 folder / CASES_FOLDER, previous),
         quality=quality,
         models=con.execute("select measure_id, model_version, cases, events, c_statistic, calibration_intercept, "
                            "calibration_slope, hosmer_lemeshow_p, brier_score, risk_adjusted "

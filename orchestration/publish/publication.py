@@ -17,10 +17,10 @@ from ..registry import Registry
 from ..settings import PROJECT_ROOT, Paths
 from ..warehouse import connect
 from .analyst_copy import publish_analyst_copy
-from .inputs import PublicationInputs, latest_period, read_inputs
+from .inputs import CaseFile, PublicationInputs, latest_period, read_inputs
 from .packages import build_publication
 from .privacy import HashedStrings, privacy_problems_by_kind
-from .release import INPUTS, code_version, release, staging_folder, write_manifest
+from .release import INPUTS, code_version, current_release, release, staging_folder, write_manifest
 from .timing import Phases
 
 
@@ -54,7 +54,17 @@ def dictionary_checksum(registry: Registry) -> str:
 def patient_key_index(con) -> HashedStrings:
     """Every pseudonymised patient key in the warehouse, hashed (the identifier check looks for them)."""
     return HashedStrings.of_column(con.execute("select distinct patient_key from raw.cases "
-                                               "where patient_key is not null").fetch_record_batch(1_000_000))
+                                               "where patient_key is not null").to_arrow_reader(1_000_000))
+
+
+def previous_cases(publish_dir: Path, period: str) -> CaseFile | None:
+    """The case file of the period's current release, else of the latest release: the one a new
+    publication takes unchanged sites' files from (their fingerprints decide which)."""
+    latest = publish_dir / "latest"
+    for found in (current_release(publish_dir, period), latest.resolve() if latest.is_symlink() else None):
+        if found is not None and (found / INPUTS).is_dir():
+            return CaseFile.in_folder(found / INPUTS)
+    return None
 
 
 def publish_period(registry: Registry, folders: Paths, period: str | None, run_id: str,
@@ -68,7 +78,7 @@ def publish_period(registry: Registry, folders: Paths, period: str | None, run_i
         if not con.execute("select count(*) from marts.mart_site_results where period = ?", [period]).fetchone()[0]:
             raise NothingToPublish(f"nothing to publish for {period}: no results in that period")
         staged = staging_folder(folders.publish, period, run_id)
-        inputs = read_inputs(con, period, staged / INPUTS)
+        inputs = read_inputs(con, period, staged / INPUTS, previous_cases(folders.publish, period))
         patient_keys = patient_key_index(con)
     stamp = f"{period} (data version {inputs.models['model_version'].iloc[0].rsplit('.', 1)[-1]})"
     written = build_publication(inputs, staged, registry.name, registry.policy.small_cell_threshold,

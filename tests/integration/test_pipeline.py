@@ -191,6 +191,33 @@ def test_a_release_rebuilds_byte_for_byte_from_the_inputs_its_manifest_records(p
     assert verify((folders.publish / "latest").resolve(), registry) == []
 
 
+def test_a_publication_copies_only_the_cases_of_sites_that_changed_since_the_last_release(pipeline, tmp_path):
+    from orchestration.publish.publication import publish_period
+    from orchestration.publish.reproduce import verify
+    from orchestration.settings import Paths
+
+    registry, folders, source, outcome = pipeline
+    copy = Paths(tmp_path / "data")
+    shutil.copytree(folders.data_dir, copy.data_dir, symlinks=True)
+    first = (copy.publish / "latest").resolve()
+    with duckdb.connect(str(copy.warehouse)) as con:     # one case of one site changes its risk
+        site, case = con.execute("select site_id, min(case_id) from marts.fct_case_risk group by 1 "
+                                 "order by 1 limit 1").fetchone()
+        con.execute("update marts.fct_case_risk set expected_probability = expected_probability / 2 "
+                    "where site_id = ? and case_id = ?", [site, case])
+    second = publish_period(registry, copy, None, "second-publication").release
+
+    def files(release):
+        return {p.relative_to(release / "inputs" / "cases"): p.stat().st_ino
+                for p in (release / "inputs" / "cases").glob("site_id=*/*.parquet")}
+
+    before, after = files(first), files(second)
+    assert set(before) == set(after) and len(after) > 2
+    copied = {p.parts[0] for p in after if after[p] != before[p]}
+    assert copied == {f"site_id={site}"}, "only the changed site's cases are copied; the others are linked"
+    assert verify(second, registry) == []                # and the release still rebuilds byte for byte
+
+
 def test_a_publication_killed_midway_leaves_the_previous_release_intact(pipeline, tmp_path):
     """SIGKILL `cqi publish` at several points; the released folder is always complete and verifiable."""
     import json

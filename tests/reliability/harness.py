@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from orchestration.publish.inputs import CaseFile
 from orchestration.publish.release import INPUTS, MANIFEST, file_checksums
 
 HERE = Path(__file__).resolve().parent
@@ -106,8 +107,11 @@ def release_state(release: Path) -> dict[str, object]:
                  if p.is_file() and p.name != MANIFEST and INPUTS not in p.relative_to(release).parts}
     inputs = {}
     for path in sorted((release / INPUTS).glob("*")):
-        inputs[path.name] = (canonical(pd.read_parquet(path)) if path.suffix == ".parquet"
-                             else pd.DataFrame({"text": [path.read_text(encoding="utf-8")]}))
+        if path.is_dir():      # the scored cases, a file per site (their fingerprints may differ by rounding)
+            inputs[path.name] = canonical(CaseFile(path).frame())
+        else:
+            inputs[path.name] = (canonical(pd.read_parquet(path)) if path.suffix == ".parquet"
+                                 else pd.DataFrame({"text": [path.read_text(encoding="utf-8")]}))
     return {"files": published, "manifest": manifest, "inputs": inputs}
 
 

@@ -49,7 +49,7 @@ def sample_inputs(folder) -> PublicationInputs:
                            "risk_adjusted": True})
     submissions = pd.DataFrame(columns=["site_id", "period", "submission_id", "file_checksum", "original_name"])
     return PublicationInputs(period=PERIODS[-1], results=results, funnel_curves=curves,
-                             cases=CaseFile.of_frame(cases, folder / "cases.parquet"), quality=quality[["site_id", "period", "status",
+                             cases=CaseFile.of_frame(cases, folder / "cases"), quality=quality[["site_id", "period", "status",
                              "completeness", "open_queries", "blocking_open"]].reset_index(drop=True),
                              models=models, sites=sites, measures=MEASURES, submissions=submissions)
 
@@ -242,7 +242,7 @@ def test_the_asset_checks_reuse_the_release_scan_only_while_no_file_changed(publ
 def test_a_case_file_reads_each_sites_rows_back_in_order_wherever_it_lies(published, tmp_path):
     inputs, _ = published
     rows = inputs.cases.frame()
-    moved = CaseFile.of_frame(rows.sample(frac=1, random_state=1), tmp_path / "St. Mary's data" / "cases.parquet")
+    moved = CaseFile.of_frame(rows.sample(frac=1, random_state=1), tmp_path / "St. Mary's data" / "cases")
     pd.testing.assert_frame_equal(moved.frame(), rows)
     for site in ("S00", "S07"):
         own = rows[rows["site_id"] == site].drop(columns="site_id").reset_index(drop=True)

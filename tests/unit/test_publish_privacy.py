@@ -129,7 +129,7 @@ def test_the_checks_find_the_same_leaks_from_a_case_file_as_from_its_rows(clean,
     _package(clean, "S01", **{"notes.csv": "case\nK-2001\nSHARED-9\nK-1001\n"})
     rows = CASES.assign(period="2025Q1", operation_date=pd.Timestamp("2025-01-02"), measure_id="m",
                         is_event=False, expected_probability=0.1)
-    case_file = CaseFile.of_frame(rows, tmp_path_factory.mktemp("cases") / "cases.parquet")
+    case_file = CaseFile.of_frame(rows, tmp_path_factory.mktemp("cases") / "cases")
     expected = cross_site_leaks(clean, SITES, CASES)
     assert len(expected) == 1 and "K-2001" in expected[0] and "SHARED-9" in expected[0]
     assert cross_site_leaks(clean, SITES, case_file) == expected

@@ -20,7 +20,7 @@ class PublishConfig(dg.Config):
 def publication(context: dg.AssetExecutionContext, config: PublishConfig, cqi: CqiResource) -> dg.MaterializeResult:
     """Build every active site's package and the overview in staging, check them, then release."""
     try:
-        published = publish_period(cqi.registry, cqi.paths, config.period, context.run_id)
+        published = publish_period(cqi.registry, cqi.paths, config.period, context.run.run_id)
     except NothingToPublish as exc:
         raise dg.Failure(str(exc)) from None
     except PublicationWithheld as exc:
