@@ -6,32 +6,105 @@ sites) are written as Parquet files and as a separate DuckDB file under
 ``analyst/snapshots/<id>/``; ``analyst/latest`` is switched to it with one
 atomic rename, so a reader holding the previous snapshot open keeps reading
 it undisturbed.
+
+A new snapshot starts from a copy of the previous one's DuckDB file. The
+scored cases (``BY_SITE``: millions of rows) are then refreshed only for the
+sites whose rows differ from the warehouse's (a fingerprint per site), so
+after one site resubmits a quarter one site's cases are written, not every
+case of the registry; the small tables are replaced whole.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
 
 TABLES = ["marts.mart_site_results", "marts.mart_funnel_limits", "marts.mart_collaborative_summary",
           "marts.fct_case_risk", "registry.measures", "registry.sites", "models.model_versions"]
+BY_SITE = {"marts.fct_case_risk"}
+DATABASE = "analyst.duckdb"
+
+
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _previous_database(analyst_dir: Path, target: Path) -> Path | None:
+    latest = analyst_dir / "latest"
+    if not latest.is_symlink():
+        return None
+    previous = latest.resolve()
+    return previous / DATABASE if previous != target.resolve() and (previous / DATABASE).is_file() else None
+
+
+def _columns(con: duckdb.DuckDBPyConnection, catalog: str, table: str) -> list[tuple[str, str]]:
+    schema, name = table.split(".")
+    return con.execute("select column_name, data_type from information_schema.columns where table_catalog = ? "
+                       "and table_schema = ? and table_name = ? order by ordinal_position",
+                       [catalog, schema, name]).fetchall()
+
+
+def _fingerprints(table: str, columns: list[str]) -> str:
+    """Each site's row count and the sum of its rows' 64-bit hashes: equal for equal rows in any order
+    (different rows give the same pair with a chance of about 2**-64)."""
+    return (f"select site_id, count(*) as n, sum(hash({', '.join(columns)})) as fingerprint from {table} "
+            f"group by site_id")
+
+
+def changed_sites(copy: duckdb.DuckDBPyConnection, table: str) -> list:
+    """The sites whose rows of ``table`` differ between the copy and the warehouse (``source``)."""
+    columns = [name for name, _ in _columns(copy, "source", table)]
+    return [row[0] for row in copy.execute(
+        f"select site_id from ({_fingerprints('source.' + table, columns)}) s "
+        f"full join ({_fingerprints(table, columns)}) c using (site_id) "
+        f"where s.n is distinct from c.n or s.fingerprint is distinct from c.fingerprint").fetchall()]
+
+
+def _refresh(copy: duckdb.DuckDBPyConnection, table: str) -> None:
+    local = copy.execute("select current_database()").fetchone()[0]
+    columns = _columns(copy, "source", table)
+    if table not in BY_SITE or _columns(copy, local, table) != columns:
+        copy.execute(f"create or replace table {table} as select * from source.{table}")
+        return
+    changed = changed_sites(copy, table)
+    if changed:
+        copy.execute("create or replace temp table changed_sites as select unnest(?) as site_id", [changed])
+        copy.execute(f"delete from {table} where exists (select 1 from changed_sites c "
+                     f"where c.site_id is not distinct from {table}.site_id)")
+        copy.execute(f"insert into {table} select * from source.{table} t where exists "
+                     f"(select 1 from changed_sites c where c.site_id is not distinct from t.site_id)")
+
+
+def _drop_others(copy: duckdb.DuckDBPyConnection) -> None:
+    """Drop what the previous snapshot holds that this one does not publish (a table since removed)."""
+    for schema, name in copy.execute("select table_schema, table_name from information_schema.tables "
+                                     "where table_catalog = current_database() and table_type = 'BASE TABLE'"
+                                     ).fetchall():
+        if f"{schema}.{name}" not in TABLES:
+            copy.execute(f'drop table "{schema}"."{name}"')
 
 
 def publish_analyst_copy(warehouse: Path, analyst_dir: Path, snapshot_id: str) -> Path:
     target = analyst_dir / "snapshots" / snapshot_id
     target.mkdir(parents=True, exist_ok=True)
-    database = target / "analyst.duckdb"
-    if database.exists():
-        database.unlink()
+    database = target / DATABASE
+    previous = _previous_database(analyst_dir, target)
+    for stale in (database, database.with_name(DATABASE + ".wal")):
+        if stale.exists():
+            stale.unlink()
+    if previous is not None:
+        shutil.copyfile(previous, database)
     with duckdb.connect(str(database)) as copy:
-        copy.execute(f"attach '{warehouse}' as source (read_only)")
+        copy.execute(f"attach {_literal(warehouse)} as source (read_only)")
+        _drop_others(copy)
         for table in TABLES:
             schema, name = table.split(".")
             copy.execute(f"create schema if not exists {schema}")
-            copy.execute(f"create table {schema}.{name} as select * from source.{schema}.{name}")
-            copy.execute(f"copy {schema}.{name} to '{target / (name + '.parquet')}' (format parquet)")
+            _refresh(copy, table)
+            copy.execute(f"copy {table} to {_literal(target / (name + '.parquet'))} (format parquet)")
         copy.execute("detach source")
     temporary = analyst_dir / ".latest.switch"
     if temporary.is_symlink() or temporary.exists():

@@ -1,0 +1,105 @@
+"""The analyst copy refreshed from the previous snapshot: equal to the warehouse, whatever changed.
+
+Each snapshot starts from the previous one and rewrites only the sites whose
+scored cases changed; these tests compare every table of the new snapshot,
+in DuckDB and in Parquet, with the warehouse it was made from.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import pytest
+
+from orchestration.publish.analyst_copy import TABLES, changed_sites, publish_analyst_copy
+
+
+def _warehouse(path) -> None:
+    with duckdb.connect(str(path)) as con:
+        for schema in ("marts", "registry", "models"):
+            con.execute(f"create schema {schema}")
+        con.execute("create table marts.fct_case_risk as select 'S' || (i % 3 + 1) as site_id, 'C' || i as case_id, "
+                    "'2025Q' || (i % 4 + 1) as period, 'mortality_30d' as measure_id, i % 5 = 0 as is_event, "
+                    "0.01 + (i % 17) / 40 as expected_probability from range(3000) t(i)")
+        con.execute("create table marts.mart_site_results as select distinct site_id, period, 1.0 as oe "
+                    "from marts.fct_case_risk")
+        for table in ("marts.mart_funnel_limits", "marts.mart_collaborative_summary", "registry.measures",
+                      "models.model_versions"):
+            con.execute(f"create table {table} as select 1 as x")
+        con.execute("create table registry.sites as select distinct site_id from marts.fct_case_risk")
+
+
+def _tables(database) -> dict[str, pd.DataFrame]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return {t: con.execute(f"select * from {t} order by all").df() for t in TABLES}
+
+
+def _assert_copy_equals_warehouse(snapshot, warehouse) -> None:
+    expected = _tables(warehouse)
+    for table, frame in _tables(snapshot / "analyst.duckdb").items():
+        pd.testing.assert_frame_equal(frame, expected[table], obj=table)
+        parquet = pd.read_parquet(snapshot / f"{table.split('.')[1]}.parquet")
+        parquet = parquet.sort_values(list(parquet.columns)).reset_index(drop=True)
+        pd.testing.assert_frame_equal(parquet, expected[table], obj=f"{table} (Parquet)", check_dtype=False)
+
+
+@pytest.fixture
+def first(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    _warehouse(warehouse)
+    return warehouse, publish_analyst_copy(warehouse, tmp_path / "analyst", "first")
+
+
+def test_a_refreshed_copy_rewrites_only_changed_sites_and_equals_the_warehouse(first, tmp_path):
+    warehouse, snapshot = first
+    _assert_copy_equals_warehouse(snapshot, warehouse)
+    before = _tables(snapshot / "analyst.duckdb")
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update marts.fct_case_risk set expected_probability = 0.5 where case_id = 'C4'")   # site S2
+        con.execute("delete from marts.fct_case_risk where site_id = 'S3'")
+        con.execute("insert into marts.fct_case_risk select 'S4', 'C9', '2025Q1', 'mortality_30d', true, 0.2")
+        con.execute("update marts.mart_site_results set oe = 2.0 where site_id = 'S1'")
+    with duckdb.connect(str(snapshot / "analyst.duckdb"), read_only=True) as copy:
+        copy.execute(f"attach '{warehouse}' as source (read_only)")
+        assert sorted(changed_sites(copy, "marts.fct_case_risk")) == ["S2", "S3", "S4"]
+    second = publish_analyst_copy(warehouse, tmp_path / "analyst", "second")
+    _assert_copy_equals_warehouse(second, warehouse)
+    with duckdb.connect(str(second / "analyst.duckdb"), read_only=True) as copy:
+        copy.execute(f"attach '{warehouse}' as source (read_only)")
+        assert changed_sites(copy, "marts.fct_case_risk") == []
+    for table, frame in _tables(snapshot / "analyst.duckdb").items():      # the previous snapshot is untouched
+        pd.testing.assert_frame_equal(frame, before[table])
+
+
+def test_a_table_whose_columns_changed_is_copied_whole(first, tmp_path):
+    warehouse, _ = first
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("alter table marts.fct_case_risk add column model_version varchar default 'm2'")
+    second = publish_analyst_copy(warehouse, tmp_path / "analyst", "second")
+    _assert_copy_equals_warehouse(second, warehouse)
+    assert "model_version" in _tables(second / "analyst.duckdb")["marts.fct_case_risk"]
+
+
+def test_a_table_no_longer_published_is_not_carried_into_the_next_snapshot(first, tmp_path):
+    warehouse, snapshot = first
+    with duckdb.connect(str(snapshot / "analyst.duckdb")) as con:
+        con.execute("create table marts.retired as select 1 as x")
+    second = publish_analyst_copy(warehouse, tmp_path / "analyst", "second")
+    with duckdb.connect(str(second / "analyst.duckdb"), read_only=True) as con:
+        names = {f"{s}.{n}" for s, n in con.execute("select table_schema, table_name from information_schema.tables")
+                 .fetchall()}
+    assert names == set(TABLES)
+
+
+def test_the_cases_of_sites_found_unchanged_come_from_the_previous_snapshot(first, tmp_path, monkeypatch):
+    from orchestration.publish import analyst_copy
+
+    warehouse, snapshot = first
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update marts.fct_case_risk set expected_probability = 0.5 where site_id = 'S2'")
+    monkeypatch.setattr(analyst_copy, "changed_sites", lambda copy, table: ["S1"])   # S2 is taken as unchanged
+    second = publish_analyst_copy(warehouse, tmp_path / "analyst", "second")
+    cases = _tables(second / "analyst.duckdb")["marts.fct_case_risk"]
+    previous = _tables(snapshot / "analyst.duckdb")["marts.fct_case_risk"]
+    pd.testing.assert_frame_equal(cases, previous)          # S2 not re-read; S1 re-read (and equal)
+    assert not (cases.loc[cases["site_id"] == "S2", "expected_probability"] == 0.5).any()
