@@ -158,7 +158,10 @@ def work_done(before: dict, result: dict) -> dict:
                     "worklist_sites_written": _sites_written(folders.worklists, _window(steps, "data_quality"))},
         "dbt_build": {**dbt, "tables_rebuilt": len(rebuilt)},
         "risk_models": {"models_fitted": fitted[0], "sites": fit_sites, "rows": int(fitted[1])},
-        "publication": {"sites": int(publication.get("site_packages", 0) or 0),
+        # sites whose own cases were read again (the others' CUSUM and VLAD were kept); every package is
+        # rewritten, since every site's comparison with its peers changes
+        "publication": {"sites": int(publication.get("sites_cases_read", publication.get("site_packages", 0)) or 0),
+                        "packages": int(publication.get("site_packages", 0) or 0),
                         "files": int(publication.get("files", 0) or 0)},
     }
     for stage in STAGES:

@@ -157,16 +157,19 @@ class CaseFile:
     def _query(self, sql: str, parameters: list | None = None, site_id: str | None = None) -> pd.DataFrame:
         return _arrow_frame(_reader().execute(sql.replace("CASES", self._source(site_id)), parameters or []))
 
-    def reusable(self, fingerprints: dict[str, list]) -> dict[str, list[Path]]:
-        """The files of the sites whose rows here have the ``fingerprints`` given (site -> [rows, hash])."""
+    def fingerprints(self) -> dict[str, list]:
+        """Each site's [row count, row-hash sum] as written (empty for the older single file)."""
         saved = self.path / FINGERPRINTS
         if self.path.is_file() or not saved.is_file():
             return {}
         known = json.loads(saved.read_text(encoding="utf-8"))
-        if known.get("columns") != CASE_COLUMNS:
-            return {}
+        return known["sites"] if known.get("columns") == CASE_COLUMNS else {}
+
+    def reusable(self, fingerprints: dict[str, list]) -> dict[str, list[Path]]:
+        """The files of the sites whose rows here have the ``fingerprints`` given (site -> [rows, hash])."""
+        known = self.fingerprints()
         return {site: self._files[site] for site, print_ in fingerprints.items()
-                if known["sites"].get(site) == print_ and self._files.get(site)}
+                if known.get(site) == print_ and self._files.get(site)}
 
     def site(self, site_id: str) -> pd.DataFrame:
         """One site's cases (``CASE_COLUMNS`` without the site), in ``CASE_ORDER``."""

@@ -17,15 +17,17 @@ holds every case of the registry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..reports import prepare_peer_charts, render_overview, render_site_report
-from ..reports.series import SIGNAL_COLUMNS, CaseMonitoring, case_monitoring, signal_rows
+from ..reports.series import SIGNAL_COLUMNS, case_monitoring, signal_rows
+from ..reports.site_report import site_monitoring_charts
 from .inputs import PublicationInputs
+from .monitoring_cache import MonitoringCache, SiteMonitoring
 from .suppression import suppress_results
 from .tables import SharedTable, SiteTable, site_positions
 from .timing import Phases
@@ -95,16 +97,9 @@ def _split(frame: pd.DataFrame, keys: pd.Series) -> dict[str, pd.DataFrame]:
     return {site: frame.iloc[rows] for site, rows in site_positions(keys).items()}
 
 
-def site_monitoring(parts: dict[str, pd.DataFrame], measures, period: str) -> dict[str, CaseMonitoring | None]:
-    """CUSUM and VLAD of each measure over a site's cases (``parts``: measure -> its cases): drawn in
-    its report, signalled in the overview."""
-    return {str(m): case_monitoring(parts[str(m)], str(m), up_to=period) if str(m) in parts else None
-            for m in measures}
-
-
 def site_signals(site_id: str, parts: dict[str, pd.DataFrame], monitoring: dict, period: str) -> dict[str, list]:
     """The overview's CUSUM signal rows of a site, for every measure it has cases of (``monitoring``:
-    what its report already computed)."""
+    the charts its report already drew)."""
     return {m: signal_rows(site_id, m, monitoring[m] if m in monitoring else
                            case_monitoring(parts[m], m, up_to=period), period) for m in sorted(parts)}
 
@@ -121,23 +116,40 @@ def overview_signals(inputs: PublicationInputs, signalled: dict) -> pd.DataFrame
     return pd.DataFrame(rows, columns=SIGNAL_COLUMNS)
 
 
-def build_site_package(inputs: PublicationInputs, tables: PeriodTables, peer_charts, site, folder: Path,
-                       registry_name: str, threshold: int, stamp: str, phases: Phases,
-                       signalled: dict | None = None) -> list[Path]:
-    """Write one site's package; add its CUSUM signal rows for the overview to ``signalled``."""
-    site_id = site.site_id
-    target = folder / "sites" / site_id
+def own_monitoring(inputs: PublicationInputs, site_id: str, phases: Phases, cache: MonitoringCache | None = None,
+                   key: str | None = None) -> SiteMonitoring:
+    """A site's CUSUM and VLAD charts and signal rows: kept from the last publication when its cases are
+    unchanged (``key``: orchestration/publish/monitoring_cache.py), else drawn from its cases."""
+    kept = cache.load(key) if cache is not None and key is not None else None
+    if kept is not None:
+        return kept
     with phases("site cases"):
         parts = site_cases(inputs, site_id)
     with phases("site reports"):
-        monitoring = site_monitoring(parts, inputs.measures["measure_id"], inputs.period)
-        if signalled is not None:
-            signalled[site_id] = site_signals(site_id, parts, monitoring, inputs.period)
+        charts = site_monitoring_charts(parts, inputs.measures, inputs.results, inputs.period)
+        drawn = SiteMonitoring(charts, site_signals(site_id, parts, charts, inputs.period))
+    phases.count("sites whose cases were read")
+    if cache is not None and key is not None:
+        cache.save(key, drawn)
+    return drawn
+
+
+def build_site_package(inputs: PublicationInputs, tables: PeriodTables, peer_charts, site, folder: Path,
+                       registry_name: str, threshold: int, stamp: str, phases: Phases,
+                       signalled: dict | None = None, cache: MonitoringCache | None = None,
+                       key: str | None = None) -> list[Path]:
+    """Write one site's package; add its CUSUM signal rows for the overview to ``signalled``."""
+    site_id = site.site_id
+    target = folder / "sites" / site_id
+    own = own_monitoring(inputs, site_id, phases, cache, key)
+    if signalled is not None:
+        signalled[site_id] = own.signals
+    with phases("site reports"):
         report = render_site_report(
             site_id, site.display_name, inputs.period, tables.results.get(site_id, tables.empty_results),
             inputs.funnel_curves, None, tables.quality_frames.get(site_id, tables.empty_quality), inputs.measures,
             registry_name, small_cell_threshold=threshold, generated_at=stamp, peer_charts=peer_charts,
-            plot_suppressed_cells=False, monitoring=monitoring)
+            plot_suppressed_cells=False, monitoring=own.charts)
         written = [write_text(report, target / "report.html")]
     with phases("csv tables"):
         written[:0] = [
@@ -175,11 +187,13 @@ def build_overview(inputs: PublicationInputs, folder: Path, registry_name: str, 
 
 def build_publication(inputs: PublicationInputs, folder: Path, registry_name: str, threshold: int,
                       min_c_statistic: float, stamp: str, phases: Phases | None = None,
-                      workers: int | None = None) -> list[Path]:
+                      workers: int | None = None, cache: MonitoringCache | None = None) -> list[Path]:
     """Write every package and the overview under ``folder``; return the files written.
 
     Packages are built by ``workers`` processes (default: orchestration/publish/workers.py);
-    the files are the same whatever their number.
+    the files are the same whatever their number, and with or without the ``cache`` of the sites'
+    CUSUM and VLAD charts (orchestration/publish/monitoring_cache.py), which is then left holding
+    exactly this publication's charts.
     """
     from .workers import build_packages
 
@@ -191,14 +205,25 @@ def build_publication(inputs: PublicationInputs, folder: Path, registry_name: st
         peer_charts = prepare_peer_charts(inputs.results, inputs.funnel_curves, inputs.period, inputs.measures,
                                           small_cell_threshold=threshold, plot_suppressed_cells=False)
     sites = list(active_sites(inputs).itertuples())
-    job = PackageJob(inputs, tables, peer_charts, sites, folder, registry_name, threshold, stamp)
+    keys = monitoring_keys(inputs, cache, [site.site_id for site in sites]) if cache is not None else {}
+    job = PackageJob(inputs, tables, peer_charts, sites, folder, registry_name, threshold, stamp, cache, keys)
     with phases("site packages (wall)"):
-        written, signalled, seconds = build_packages(job, workers)
-    phases.add(seconds)
+        written, signalled, done = build_packages(job, workers)
+    phases.add(done)
     with phases("overview"):
         signals = overview_signals(inputs, signalled)
         written += build_overview(inputs, folder, registry_name, stamp, min_c_statistic, signals)
+    if cache is not None:
+        cache.keep_only(keys.values())
     return written
+
+
+def monitoring_keys(inputs: PublicationInputs, cache: MonitoringCache, site_ids: list[str]) -> dict[str, str]:
+    """The cache key of each site's charts (a site without a case fingerprint has none: always drawn)."""
+    fingerprints = inputs.cases.fingerprints()
+    labels = [(str(m), str(label)) for m, label in zip(inputs.measures["measure_id"], inputs.measures["label"])]
+    return {site: cache.key(site, fingerprints[site], inputs.period, labels)
+            for site in site_ids if site in fingerprints}
 
 
 @dataclass
@@ -213,11 +238,14 @@ class PackageJob:
     registry_name: str
     threshold: int
     stamp: str
+    cache: MonitoringCache | None = None
+    keys: dict[str, str] = field(default_factory=dict)      # site -> its charts' cache key
 
-    def build(self, sites) -> tuple[list[Path], dict, dict[str, float]]:
-        """The packages of ``sites``: files written, CUSUM signal rows, seconds per phase."""
+    def build(self, sites) -> tuple[list[Path], dict, Phases]:
+        """The packages of ``sites``: files written, CUSUM signal rows, phases."""
         phases, signalled, written = Phases(), {}, []
         for site in sites:
             written += build_site_package(self.inputs, self.tables, self.peer_charts, site, self.folder,
-                                          self.registry_name, self.threshold, self.stamp, phases, signalled)
-        return written, signalled, dict(phases.seconds)
+                                          self.registry_name, self.threshold, self.stamp, phases, signalled,
+                                          self.cache, self.keys.get(site.site_id))
+        return written, signalled, phases

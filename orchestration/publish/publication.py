@@ -18,6 +18,7 @@ from ..settings import PROJECT_ROOT, Paths
 from ..warehouse import connect
 from .analyst_copy import publish_analyst_copy
 from .inputs import CaseFile, PublicationInputs, latest_period, read_inputs
+from .monitoring_cache import MonitoringCache
 from .packages import build_publication
 from .privacy import HashedStrings, privacy_problems_by_kind
 from .release import INPUTS, code_version, current_release, release, staging_folder, write_manifest
@@ -82,7 +83,8 @@ def publish_period(registry: Registry, folders: Paths, period: str | None, run_i
         patient_keys = patient_key_index(con)
     stamp = f"{period} (data version {inputs.models['model_version'].iloc[0].rsplit('.', 1)[-1]})"
     written = build_publication(inputs, staged, registry.name, registry.policy.small_cell_threshold,
-                                registry.policy.min_c_statistic, stamp, phases=phases)
+                                registry.policy.min_c_statistic, stamp, phases=phases,
+                                cache=MonitoringCache(folders.publish / ".cache" / "monitoring"))
     with phases("inputs snapshot"):
         inputs.save(staged / INPUTS)
     with phases("checksums and manifest"):

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 class Phases:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)     # what was done, e.g. sites whose cases were read
 
     @contextmanager
     def __call__(self, name: str):
@@ -26,9 +27,14 @@ class Phases:
         finally:
             self.seconds[name] += time.perf_counter() - started
 
-    def add(self, seconds: dict[str, float]) -> None:
-        for name, value in seconds.items():
+    def count(self, name: str, n: int = 1) -> None:
+        self.counts[name] += n
+
+    def add(self, other: "Phases") -> None:
+        for name, value in other.seconds.items():
             self.seconds[name] += value
+        for name, value in other.counts.items():
+            self.counts[name] += value
 
     def rounded(self, digits: int = 2) -> dict[str, float]:
         return {name: round(value, digits) for name, value in self.seconds.items()}

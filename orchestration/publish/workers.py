@@ -21,6 +21,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 
 from .inputs import close_readers
+from .timing import Phases
 
 MAX_WORKERS = 4
 CHUNK = 10          # sites per task: small enough to balance, large enough to amortise
@@ -59,14 +60,13 @@ def forked_map(task, arguments: list, workers: int | None = None) -> list:
         _TASK = None
 
 
-def build_packages(job, workers: int | None = None) -> tuple[list, dict, dict[str, float]]:
-    """Every site's package (``job.sites``): files written, CUSUM signal rows per site, seconds per phase."""
+def build_packages(job, workers: int | None = None) -> tuple[list, dict, Phases]:
+    """Every site's package (``job.sites``): files written, CUSUM signal rows per site, the workers' phases."""
     chunks = [range(i, min(i + CHUNK, len(job.sites))) for i in range(0, len(job.sites), CHUNK)]
     parts = forked_map(lambda positions: job.build([job.sites[i] for i in positions]), chunks, workers)
-    written, signalled, seconds = [], {}, {}
-    for files, signals, phases in parts:
+    written, signalled, phases = [], {}, Phases()
+    for files, signals, done in parts:
         written += files
         signalled.update(signals)
-        for name, value in phases.items():
-            seconds[name] = seconds.get(name, 0.0) + value
-    return written, signalled, seconds
+        phases.add(done)
+    return written, signalled, phases

@@ -162,17 +162,64 @@ def _oe_title(prefix: str, row: dict, hidden: bool, threshold: int) -> str:
             f"(95% CI {interval_text(row.get('oe_lower_95'), row.get('oe_upper_95'))})")
 
 
+@dataclass(frozen=True)
+class MonitoringCharts:
+    """One measure's CUSUM and VLAD as a site's report draws them, and the months of ``period`` in
+    which the CUSUM signalled: everything a report and the overview take from the site's cases."""
+
+    period: str
+    cusum: str
+    vlad: str
+    worse: tuple[str, ...]
+    better: tuple[str, ...]
+
+    def signal_months(self, kind: str, period: str) -> list[str]:
+        if str(period) != self.period:
+            raise ValueError(f"charts drawn for {self.period}, asked about {period}")
+        return list(self.worse if kind == "worse" else self.better)
+
+
+def monitoring_charts(monitored: CaseMonitoring | None, label: str, period: str) -> MonitoringCharts | None:
+    """Draw a measure's CUSUM and VLAD (``case_monitoring`` of the site's cases up to ``period``)."""
+    if monitored is None:
+        return None
+    mid = monitored.measure_id
+    cusum = charts.cusum_chart(
+        monitored.upper, monitored.lower, h=CUSUM_H, boundaries=monitored.boundaries,
+        upper_signals=monitored.upper_signals, lower_signals=monitored.lower_signals, uid=f"cusum-{mid}",
+        title=f"Risk-adjusted CUSUM: {label}",
+        desc="Steiner risk-adjusted CUSUM over your cases in operation-date order: above zero tests for "
+             "a doubling of the odds of an event, below zero for a halving; a signal is a crossing of "
+             f"±{CUSUM_H:g}.")
+    vlad = charts.vlad_chart(
+        monitored.vlad, boundaries=monitored.boundaries, uid=f"vlad-{mid}",
+        title=f"VLAD: {label}",
+        desc="Variable life-adjusted display: cumulative expected minus observed events over your cases; "
+             "rising means fewer events than the risk model predicted.")
+    return MonitoringCharts(str(period), cusum, vlad, tuple(monitored.signal_months("worse", str(period))),
+                            tuple(monitored.signal_months("better", str(period))))
+
+
+def site_monitoring_charts(parts: dict[str, pd.DataFrame], measures: pd.DataFrame, results: pd.DataFrame,
+                           period: str) -> dict[str, MonitoringCharts | None]:
+    """Every measure's charts from a site's cases (``parts``: measure -> its cases), as its report draws them."""
+    return {m["measure_id"]: monitoring_charts(case_monitoring(parts[m["measure_id"]], m["measure_id"], up_to=period),
+                                               m["label"], period) if m["measure_id"] in parts else None
+            for m in _measure_list(measures, results)}
+
+
 def render_site_report(site_id: str, site_name: str, period: str, results: pd.DataFrame,
                        funnel_curves: pd.DataFrame, cases: pd.DataFrame | None, quality: pd.DataFrame | None,
                        measures: pd.DataFrame, registry_name: str, small_cell_threshold: int = 10,
                        generated_at: str | None = None, *, peer_charts: PeerCharts | None = None,
                        plot_suppressed_cells: bool = True,
-                       monitoring: dict[str, CaseMonitoring | None] | None = None) -> str:
+                       monitoring: dict[str, MonitoringCharts | None] | None = None) -> str:
     """One site's feedback report for ``period`` as a self-contained HTML document (a string).
 
-    ``monitoring``: the CUSUM and VLAD of measures already computed with
-    ``case_monitoring(cases, measure_id, up_to=period)`` (a publication reuses
-    them for the overview); the others are computed here.
+    ``monitoring``: the CUSUM and VLAD charts of measures already drawn with
+    ``monitoring_charts`` (a publication reuses them for the overview, and
+    keeps them for sites whose cases do not change); the others are drawn
+    here from ``cases``.
     """
     period = str(period)
     t = int(small_cell_threshold)
@@ -255,23 +302,9 @@ def render_site_report(site_id: str, site_name: str, period: str, results: pd.Da
                                         "control limits from each period's expected count.")
 
         # CUSUM and VLAD over the site's own cases
-        monitored = monitoring[mid] if monitoring is not None and mid in monitoring else case_monitoring(
-            cases, mid, up_to=period)
-        if monitored is not None:
-            cusum = charts.cusum_chart(
-                monitored.upper, monitored.lower, h=CUSUM_H, boundaries=monitored.boundaries,
-                upper_signals=monitored.upper_signals, lower_signals=monitored.lower_signals, uid=f"cusum-{mid}",
-                title=f"Risk-adjusted CUSUM: {label}",
-                desc="Steiner risk-adjusted CUSUM over your cases in operation-date order: above zero tests for "
-                     "a doubling of the odds of an event, below zero for a halving; a signal is a crossing of "
-                     f"±{CUSUM_H:g}.")
-            vlad = charts.vlad_chart(
-                monitored.vlad, boundaries=monitored.boundaries, uid=f"vlad-{mid}",
-                title=f"VLAD: {label}",
-                desc="Variable life-adjusted display: cumulative expected minus observed events over your cases; "
-                     "rising means fewer events than the risk model predicted.")
-        else:
-            cusum = vlad = None
+        charted = monitoring[mid] if monitoring is not None and mid in monitoring else monitoring_charts(
+            case_monitoring(cases, mid, up_to=period), label, period)
+        cusum, vlad = (charted.cusum, charted.vlad) if charted is not None else (None, None)
 
         peers = deviants_now[(deviants_now["measure_id"] == mid)]
         site_is_deviant = bool((peers["site_id"] == str(site_id)).any())
@@ -279,7 +312,7 @@ def render_site_report(site_id: str, site_name: str, period: str, results: pd.Da
         facts.append(MeasureFacts(
             measure_id=mid, label=label, direction=m["direction"], period=period, row=row, cell=c,
             previous=prev, previous_cell=cell(prev, t) if prev is not None else None,
-            previous_period=previous_period, monitoring=monitored, peer_deviants=peer_codes,
+            previous_period=previous_period, monitoring=charted, peer_deviants=peer_codes,
             site_is_deviant=site_is_deviant, quiet_not_included=not_included))
         sections.append({
             "measure_id": mid, "label": label, "rows": table,

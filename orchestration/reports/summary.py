@@ -14,9 +14,12 @@ Numbers in sentences obey the same display rule as the tables
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .display import Cell, interval_text, is_number, ratio_text
-from .series import CaseMonitoring
+
+if TYPE_CHECKING:
+    from .site_report import MonitoringCharts
 
 LEVEL_ORDER = {"concern": 0, "watch": 1, "good": 2, "info": 3}
 
@@ -41,7 +44,7 @@ class MeasureFacts:
     previous: dict | None = None       # the site's row in the previous period
     previous_cell: Cell | None = None
     previous_period: str | None = None
-    monitoring: CaseMonitoring | None = None
+    monitoring: MonitoringCharts | None = None     # its CUSUM signal months in ``period``
     peer_deviants: tuple[str, ...] = ()
     site_is_deviant: bool = False
     quiet_not_included: bool = False   # the header already says the period's data were not included

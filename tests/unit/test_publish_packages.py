@@ -260,3 +260,57 @@ def test_no_case_file_connection_is_inherited_by_the_worker_processes(published)
     inherited = forked_map(lambda _: sorted(module._READERS), [1, 2], workers=2)
     assert inherited == [[], []] and module._READERS == {}
     assert len(inputs.cases.site("S01"))           # and opens a new one when it reads again
+
+
+def _build_with(inputs, folder, cache, cases=None) -> tuple[list[str], object]:
+    """Build with the monitoring cache; the sites whose cases were read, and the phases."""
+    from orchestration.publish.timing import Phases
+
+    recording, phases = _Recording(cases or inputs.cases), Phases()
+    build_publication(dataclasses.replace(inputs, cases=recording), folder, "Test Collaborative", THRESHOLD, 0.6,
+                      "2025Q4 (data version abc)", phases=phases, workers=1, cache=cache)
+    return sorted(recording.sites), phases
+
+
+def test_kept_charts_give_the_same_files_and_only_a_changed_sites_cases_are_read(published, tmp_path):
+    from orchestration.publish.monitoring_cache import MonitoringCache
+
+    inputs, folder = published
+    cache = MonitoringCache(tmp_path / "cache")
+    read, phases = _build_with(inputs, tmp_path / "first", cache)
+    assert read == SITES and phases.counts["sites whose cases were read"] == len(SITES)
+    assert file_checksums(tmp_path / "first") == file_checksums(folder)
+    assert len(list((tmp_path / "cache").iterdir())) == len(SITES)
+
+    read, phases = _build_with(inputs, tmp_path / "second", cache)
+    assert read == [] and phases.counts["sites whose cases were read"] == 0
+    assert file_checksums(tmp_path / "second") == file_checksums(folder)
+
+    rows = inputs.cases.frame()   # one of S05's cases now had an event
+    changed = rows.index[(rows["site_id"] == "S05") & ~rows["is_event"].astype(bool)][0]
+    rows.loc[changed, "is_event"] = True
+    cases = CaseFile.of_frame(rows, tmp_path / "changed")
+    read, _ = _build_with(inputs, tmp_path / "third", cache, cases)
+    assert read == ["S05"]
+    build_publication(dataclasses.replace(inputs, cases=cases), tmp_path / "reference", "Test Collaborative",
+                      THRESHOLD, 0.6, "2025Q4 (data version abc)", workers=1)
+    assert file_checksums(tmp_path / "third") == file_checksums(tmp_path / "reference")
+    assert file_checksums(tmp_path / "third") != file_checksums(folder)
+
+
+def test_charts_are_drawn_again_when_a_label_changes_or_a_kept_entry_is_unreadable(published, tmp_path):
+    from orchestration.publish.monitoring_cache import MonitoringCache
+
+    inputs, _ = published
+    cache = MonitoringCache(tmp_path / "cache")
+    _build_with(inputs, tmp_path / "first", cache)
+    entry = sorted((tmp_path / "cache").iterdir())[0]
+    entry.write_bytes(b"not gzip")
+    read, _ = _build_with(inputs, tmp_path / "second", cache)
+    assert len(read) == 1
+    relabelled = dataclasses.replace(inputs, measures=inputs.measures.assign(
+        label=inputs.measures["label"] + " (renamed)"))
+    read, _ = _build_with(relabelled, tmp_path / "third", cache)
+    assert read == SITES
+    report = (tmp_path / "third" / "sites" / "S01" / "report.html").read_text(encoding="utf-8")
+    assert "(renamed)" in report and len(list((tmp_path / "cache").iterdir())) == len(SITES)

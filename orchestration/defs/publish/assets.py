@@ -29,4 +29,6 @@ def publication(context: dg.AssetExecutionContext, config: PublishConfig, cqi: C
         "period": published.period, "files": published.files, "site_packages": published.site_packages,
         "release": dg.MetadataValue.path(str(published.release)),
         "seconds_by_phase": dg.MetadataValue.json(published.phases.rounded()),
+        # sites whose cases were read to draw their CUSUM and VLAD (the others' charts were unchanged)
+        "sites_cases_read": published.phases.counts.get("sites whose cases were read", 0),
     })
