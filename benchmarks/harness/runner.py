@@ -60,7 +60,9 @@ def summarise_cycle(raw: dict) -> dict:
             continue
         seconds = window["end"] - window["start"]
         peak = sampler.peak_mib(window["start"], window["end"])
-        steps[key] = {"wall_s": round(seconds, 3), "peak_rss_mib": peak, "status": window.get("status")}
+        steps[key] = {"wall_s": round(seconds, 3), "peak_rss_mib": peak,
+                      "step_process_at_peak_mib": sampler.root_at_peak_mib(window["start"], window["end"]),
+                      "status": window.get("status")}
         stage = stages.setdefault(stage_of(key), {"wall_s": 0.0, "peak_rss_mib": 0.0, "steps": []})
         stage["wall_s"] += seconds
         stage["peak_rss_mib"] = max(stage["peak_rss_mib"], peak)

@@ -58,18 +58,22 @@ def rss_kib(pid: int) -> int:
 
 
 class TreeSampler:
-    """Samples (wall-clock time, tree RSS in KiB) every ``interval`` seconds until stopped."""
+    """Samples (wall-clock time, tree PSS in KiB, root's PSS in KiB) every ``interval`` seconds until stopped.
+
+    The root's share tells a peak held by the cycle's own process (which runs
+    every Python step) from one held by its dbt subprocess.
+    """
 
     def __init__(self, pid: int, interval: float = 0.05):
         self.pid, self.interval = pid, interval
-        self.samples: list[tuple[float, int]] = []
+        self.samples: list[tuple[float, int, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            total = sum(rss_kib(p) for p in tree_pids(self.pid))
-            self.samples.append((time.time(), total))
+            sizes = {p: rss_kib(p) for p in tree_pids(self.pid)}
+            self.samples.append((time.time(), sum(sizes.values()), sizes.get(self.pid, 0)))
             self._stop.wait(self.interval)
 
     def start(self) -> "TreeSampler":
@@ -80,12 +84,19 @@ class TreeSampler:
         self._stop.set()
         self._thread.join()
 
-    def peak_mib(self, start: float | None = None, end: float | None = None) -> float:
-        """The highest sampled tree RSS between ``start`` and ``end`` (wall-clock seconds), in MiB."""
+    def _peak_sample(self, start: float | None, end: float | None) -> tuple[float, int, int]:
         start = float("-inf") if start is None else start
         end = float("inf") if end is None else end
-        inside = [kib for t, kib in self.samples if start <= t <= end]
+        inside = [s for s in self.samples if start <= s[0] <= end]
         if not inside:   # a window shorter than one interval: the nearest sample
             mid = (start + end) / 2
-            inside = [min(self.samples, key=lambda s: abs(s[0] - mid))[1]] if self.samples else [0]
-        return round(max(inside) / 1024, 1)
+            inside = [min(self.samples, key=lambda s: abs(s[0] - mid))] if self.samples else [(mid, 0, 0)]
+        return max(inside, key=lambda s: s[1])
+
+    def peak_mib(self, start: float | None = None, end: float | None = None) -> float:
+        """The highest sampled tree PSS between ``start`` and ``end`` (wall-clock seconds), in MiB."""
+        return round(self._peak_sample(start, end)[1] / 1024, 1)
+
+    def root_at_peak_mib(self, start: float | None = None, end: float | None = None) -> float:
+        """The root process's own PSS at the moment of that peak, in MiB (the rest is its subprocesses)."""
+        return round(self._peak_sample(start, end)[2] / 1024, 1)

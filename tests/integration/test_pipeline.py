@@ -430,3 +430,79 @@ def test_an_incremental_dbt_build_rewrites_only_the_resubmitting_site_and_equals
             assert len(built) > 0, table
             pd.testing.assert_frame_equal(built, ref.execute(f"select {columns} from {table} order by all").df(),
                                           check_exact=True, obj=table)
+
+
+def _materialise_dbt_assets(warehouse: Path, monkeypatch):
+    """Build both dbt assets on ``warehouse`` with the pipeline's dbt resource; (materialised keys, checks)."""
+    import dagster as dg
+
+    from orchestration.defs.resources import CqiResource
+    from orchestration.defs.warehouse.dbt_assets import dbt_resource, mart_models, warehouse_models
+
+    monkeypatch.setenv("CQI_WAREHOUSE", str(warehouse))
+    result = dg.materialize([warehouse_models, mart_models], resources={"dbt": dbt_resource(), "cqi": CqiResource()})
+    assert result.success
+    keys = sorted(m.asset_key.to_user_string() for m in result.get_asset_materialization_events()
+                  for m in [m.step_materialization_data.materialization])
+    checks = sorted((e.asset_key.to_user_string(), e.check_name, e.passed) for e in result.get_asset_check_evaluations())
+    return keys, checks
+
+
+def test_dbt_in_the_step_process_gives_the_events_and_tables_of_a_dbt_process(pipeline, tmp_path, monkeypatch):
+    import dagster_dbt.core.dbt_cli_invocation as invocation_module
+
+    _, folders, _, _ = pipeline
+    built = {}
+    for way in ("in_process", "subprocess"):
+        warehouse = tmp_path / way / "warehouse.duckdb"
+        warehouse.parent.mkdir()
+        shutil.copy(folders.warehouse, warehouse)
+        started = []
+        real_popen = subprocess.Popen
+
+        def popen(*args, **kwargs):
+            started.append(args)
+            return real_popen(*args, **kwargs)
+
+        monkeypatch.setattr(invocation_module.subprocess, "Popen", popen)
+        if way == "subprocess":
+            monkeypatch.setenv("CQI_DBT_SUBPROCESS", "1")
+        built[way] = _materialise_dbt_assets(warehouse, monkeypatch)
+        assert len(started) == (0 if way == "in_process" else 2), "dbt ran in the step's process, or in two processes"
+        monkeypatch.undo()
+        # dbt let go of the file: another process can open it for writing
+        subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(warehouse)!r}).close()"], check=True)
+
+    assert built["in_process"] == built["subprocess"]
+    keys, checks = built["in_process"]
+    assert "marts/mart_site_results" in keys and len(checks) > 30 and all(passed for *_, passed in checks)
+    tables = ["marts.fct_case_risk", "marts.mart_site_results", "marts.mart_funnel_limits",
+              "marts.mart_collaborative_summary", "intermediate.int_site_period_outcomes"]
+    with duckdb.connect(str(tmp_path / "in_process" / "warehouse.duckdb"), read_only=True) as a, \
+            duckdb.connect(str(tmp_path / "subprocess" / "warehouse.duckdb"), read_only=True) as b:
+        for table in tables:
+            pd.testing.assert_frame_equal(a.execute(f"from {table} order by all").df(),
+                                          b.execute(f"from {table} order by all").df(), check_exact=True, obj=table)
+
+
+def test_a_failing_dbt_invocation_in_the_step_process_raises_with_dbt_s_message(pipeline, tmp_path, monkeypatch):
+    from dagster_dbt.errors import DagsterDbtCliRuntimeError
+
+    from orchestration.defs.warehouse.dbt_assets import DBT_EXECUTABLE, CqiDbtCliResource
+
+    _, folders, _, _ = pipeline
+    project = tmp_path / "dbt_project"
+    shutil.copytree(PROJECT_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs"))
+    model = project / "models" / "staging" / "stg_registry__sites.sql"
+    model.write_text(model.read_text() + "\nwhere no_such_column = 1\n")
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(folders.warehouse, warehouse)
+    monkeypatch.setenv("CQI_WAREHOUSE", str(warehouse))
+    dbt = CqiDbtCliResource(project_dir=str(project), profiles_dir=str(project), dbt_executable=DBT_EXECUTABLE)
+    parsed = dbt.cli(["parse"], raise_on_error=True).wait()
+    assert parsed.is_successful()
+    with pytest.raises(DagsterDbtCliRuntimeError) as failure:
+        dbt.cli(["run", "--select", "stg_registry__sites"], manifest=parsed.target_path / "manifest.json").wait()
+    assert "no_such_column" in str(failure.value)
+    with duckdb.connect(str(warehouse), config={"memory_limit": "1GB"}) as con:   # not held with dbt's settings
+        assert con.execute("select count(*) from staging.stg_registry__sites").fetchone()[0] > 0

@@ -17,6 +17,8 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from packaging import version
 
+from ...memory import release_freed_memory
+from .dbt_in_process import dbt_in_this_process
 from ...settings import DBT_PROJECT_DIR
 
 
@@ -52,7 +54,7 @@ def dbt_project() -> DbtProject:
 
 
 class CqiDbtCliResource(DbtCliResource):
-    """dagster-dbt's dbt CLI resource without two costs paid before every invocation.
+    """dagster-dbt's dbt CLI resource without three costs paid by every invocation.
 
     Before starting dbt, ``DbtCliResource.cli`` ran ``dbt --version`` in a
     subprocess (1.5 s) and built a dbt adapter inside the Dagster process,
@@ -60,7 +62,8 @@ class CqiDbtCliResource(DbtCliResource):
     ``fetch_row_counts`` and ``fetch_column_metadata``, which these assets do
     not call; the version is that of the dbt-core package installed beside
     this interpreter (``DBT_EXECUTABLE`` is its script). Together about 7 s
-    of every cycle, whatever its size.
+    of every cycle, whatever its size. Third, dbt itself runs in this
+    process rather than a new one (dbt_in_process.py).
     """
 
     @cached_property
@@ -69,6 +72,11 @@ class CqiDbtCliResource(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args):
         return None
+
+    def cli(self, args, **kwargs):
+        """dagster-dbt's invocation, with dbt run in this process (dbt_in_process.py says why)."""
+        with dbt_in_this_process():
+            return super().cli(args, **kwargs)
 
 
 def dbt_resource() -> DbtCliResource:
@@ -102,6 +110,9 @@ def keep_partial_parse(invocation_target: Path) -> None:
 
 
 def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    # The run's earlier steps (the risk-model fit above all) freed memory this
+    # process still holds; dbt's process must not come on top of it.
+    release_freed_memory()
     invocation = dbt.cli(DBT_BUILD_ARGS, context=context)
     yield from invocation.stream()
     keep_partial_parse(invocation.target_path)
