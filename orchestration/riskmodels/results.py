@@ -91,7 +91,7 @@ def _curves_frame(curves: list[pd.DataFrame]) -> pd.DataFrame:
         columns=["period", "measure_id", "expected", "target"])
 
 
-def _one_group(group: pd.DataFrame, policy) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def _one_group(group: pd.DataFrame, policy, fits=None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     out = group.copy()
     ok = _included(out)
     for column in RESULT_COLUMNS:
@@ -110,7 +110,8 @@ def _one_group(group: pd.DataFrame, policy) -> tuple[pd.DataFrame, pd.DataFrame 
     out.loc[ok.index, "overall_rate"] = overall
     out.loc[ok.index, "risk_standardised_rate"] = out.loc[ok.index, "oe"] * overall
 
-    shrunk = reliability_table(ok.reset_index(), "site_id", "observed", "expected", "cases", variance="variance")
+    shrunk = reliability_table(ok.reset_index(), "site_id", "observed", "expected", "cases", variance="variance",
+                               fits=fits)
     shrunk.index = ok.index
     for column in ("reliability", "reliability_adjusted_rate", "shrunken_oe", "shrunken_oe_lower_95",
                    "shrunken_oe_upper_95"):
@@ -139,17 +140,20 @@ def _one_group(group: pd.DataFrame, policy) -> tuple[pd.DataFrame, pd.DataFrame 
     return out, _curve(group, funnel)
 
 
-def site_results(site_periods: pd.DataFrame, measures: pd.DataFrame, policy) -> tuple[pd.DataFrame, pd.DataFrame]:
+def site_results(site_periods: pd.DataFrame, measures: pd.DataFrame, policy,
+                 fits=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Results per site, period and measure, and the funnel curves per period and measure.
 
     ``site_periods``: site_id, blinded_code, period, measure_id, quality_status,
     is_included, cases, observed, expected, variance (sum of p(1-p)).
     ``measures``: measure_id, label, direction. ``policy``: the registry policy.
+    ``fits``: random-intercept fits already made (``stats.reliability_table``;
+    ``stored_fits.StoredFits`` keeps them between builds).
     """
     frame = _prepared(site_periods, measures)
     parts, curves = [], []
     for _, group in frame.groupby(["measure_id", "period"], sort=True):
-        result, curve = _one_group(group, policy)
+        result, curve = _one_group(group, policy, fits)
         parts.append(result)
         if curve is not None:
             curves.append(curve)

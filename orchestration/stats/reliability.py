@@ -71,6 +71,8 @@ is usually called acceptable, 0.7 high.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from functools import cache
 
@@ -222,6 +224,15 @@ def fit_random_intercept(observed, expected, n, variance=None, *, quad_points: i
     )
 
 
+def fit_key(observed, expected, n, variance=None, *, quad_points: int = 30) -> str:
+    """A digest of everything :func:`fit_random_intercept` reads: the same key, the same fit to the last bit."""
+    digest = hashlib.sha256(f"random-intercept/{quad_points}/{variance is None}".encode())
+    for values in (observed, expected, n) + (() if variance is None else (variance,)):
+        digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+        digest.update(b"|")
+    return digest.hexdigest()
+
+
 def site_posteriors(
     fit: RandomInterceptFit, observed, expected, n, variance=None, *, level: float = 0.95
 ) -> pd.DataFrame:
@@ -282,6 +293,7 @@ def reliability_table(
     variance: str | None = None,
     level: float = 0.95,
     quad_points: int = 30,
+    fits: MutableMapping[str, RandomInterceptFit] | None = None,
 ) -> pd.DataFrame:
     """Reliability and reliability-adjusted (shrunken) results per site.
 
@@ -298,14 +310,22 @@ def reliability_table(
     ``shrunken_rate`` (shrunken O/E x overall rate). Sites with n = 0 get
     missing values. ``.attrs``: ``between_sd``, ``between_var``, ``mu``,
     ``overall_rate``, ``log_likelihood``, ``converged``, ``method``.
-    Formulas and decisions: module docstring.
+    Formulas and decisions: module docstring. ``fits``: fits already made,
+    by :func:`fit_key` (the maximisation is most of the time; a group whose
+    sites' numbers did not change need not be fitted again); a new fit is
+    added to it.
     """
     o = groups_df[observed].to_numpy(dtype=float)
     e = groups_df[expected].to_numpy(dtype=float)
     nn = groups_df[n].to_numpy(dtype=float)
     ok = nn > 0
     v = None if variance is None else groups_df[variance].to_numpy(dtype=float)[ok]
-    fit = fit_random_intercept(o[ok], e[ok], nn[ok], v, quad_points=quad_points)
+    key = None if fits is None else fit_key(o[ok], e[ok], nn[ok], v, quad_points=quad_points)
+    fit = fits.get(key) if fits is not None else None
+    if fit is None:
+        fit = fit_random_intercept(o[ok], e[ok], nn[ok], v, quad_points=quad_points)
+        if fits is not None:
+            fits[key] = fit
     _, _, _, m, q = _effective(o[ok], e[ok], nn[ok], v)
     overall = float(o[ok].sum() / nn[ok].sum())
     label = level_label(level)

@@ -1,5 +1,6 @@
 """The whole graph, materialised in-process on a small generated collaborative."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -391,6 +392,8 @@ def test_an_incremental_dbt_build_rewrites_only_the_resubmitting_site_and_equals
     incremental = tmp_path / "incremental" / "warehouse.duckdb"
     incremental.parent.mkdir()
     shutil.copy(folders.warehouse, incremental)
+    # the reliability fits of the last build come along: unchanged measure-periods reuse theirs
+    shutil.copytree(folders.warehouse.parent / ".cache", incremental.parent / ".cache")
     with duckdb.connect(str(incremental)) as con:
         site, period, submission = con.execute(
             "select site_id, period, submission_id from intake.current_submission_periods "
@@ -413,6 +416,9 @@ def test_an_incremental_dbt_build_rewrites_only_the_resubmitting_site_and_equals
         planted = _plant_canaries(con, [site, other])
     _dbt_build(incremental, tmp_path / "incremental" / "target")
     _dbt_build(full, tmp_path / "full" / "target", "--full-refresh")
+    fits = [set(json.loads((path.parent / ".cache" / "reliability_fits.json").read_text())["fits"])
+            for path in (folders.warehouse, incremental)]
+    assert 0 < len(fits[0] & fits[1]) < len(fits[1]), "the resubmitted quarter refitted, the others reused"
 
     with duckdb.connect(str(incremental)) as con:
         assert _canaries_left(con) == {(table, other) for table in INCREMENTAL_BY_SITE}, \

@@ -3,10 +3,13 @@
 A dbt Python model so that the statistics (exact intervals, empirical-Bayes
 shrinkage, overdispersed funnel limits) come from the one statistics library
 the analysts use too, while the table stays in dbt's lineage and tests.
+The random-intercept fits of measure-periods whose numbers did not change
+are read back from the last build (orchestration/riskmodels/stored_fits.py).
 """
 
 from orchestration.registry import load_registry
 from orchestration.riskmodels.results import site_results
+from orchestration.riskmodels.stored_fits import StoredFits
 from orchestration.settings import registry_dir
 
 
@@ -14,5 +17,7 @@ def model(dbt, session):
     dbt.config(materialized="table")
     site_periods = dbt.ref("int_site_period_outcomes").df()
     measures = dbt.ref("stg_registry__measures").df()[["measure_id", "label", "direction"]]
-    results, _ = site_results(site_periods, measures, load_registry(registry_dir()).policy)
+    fits = StoredFits.beside_warehouse(session)
+    results, _ = site_results(site_periods, measures, load_registry(registry_dir()).policy, fits=fits)
+    fits.save()
     return results
