@@ -1,11 +1,12 @@
-"""Give memory this process has freed back to the system before a subprocess needs it.
+"""Give memory this process has freed back to the system before dbt needs it.
 
-The Dagster run executes its Python steps in one process; dbt runs in a
-subprocess beside it. glibc keeps memory that Python, NumPy and DuckDB have
+The Dagster run executes its Python steps in one process, and dbt with its
+own DuckDB buffers after them (in that process, or in a subprocess with
+``CQI_DBT_SUBPROCESS=1``). glibc keeps memory that Python, NumPy and DuckDB have
 freed inside the process (between live allocations, where its automatic
 trimming does not reach), so after fitting the risk models of a national
-registry the step process still held gigabytes it no longer used while dbt's
-process took its own: the two together went over the 8 GiB budget of the L
+registry the step process still held gigabytes it no longer used while dbt
+(then a subprocess) took its own: the two together went over the 8 GiB budget of the L
 benchmark (benchmarks/results/L.json at 4a3de25: 8.45 GiB in the mart build).
 ``malloc_trim`` returns those free pages.
 """

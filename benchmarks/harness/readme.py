@@ -33,7 +33,9 @@ coefficients), then an **incremental cycle** in which one site resubmits one
 quarter, and the floor for that one file. Stage times are the Dagster run's
 own step windows (STEP_START to STEP_SUCCESS); "cycle" is the whole
 `run_cycle` call, so it also holds the orchestration between steps. Peak
-memory sums RSS over the process tree (shared pages count twice).
+memory sums the proportional set size (PSS: a page shared by k processes
+counts 1/k in each) over the process tree; each step in the JSON also gives
+the step process's own share at that peak (`step_process_at_peak_mib`).
 
 | scenario | sites | quarters | cases |
 |---|---|---|---|

@@ -111,7 +111,7 @@ def keep_partial_parse(invocation_target: Path) -> None:
 
 def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     # The run's earlier steps (the risk-model fit above all) freed memory this
-    # process still holds; dbt's process must not come on top of it.
+    # process still holds; dbt's DuckDB buffers must not come on top of it.
     release_freed_memory()
     invocation = dbt.cli(DBT_BUILD_ARGS, context=context)
     yield from invocation.stream()
