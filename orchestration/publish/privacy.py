@@ -30,18 +30,21 @@ per publication) would withhold a clean publication, never release a leak.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from html import unescape
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..registry import Registry
+from .privacy_memory import ContentMemory, KnownContent, context_digest
 
 COUNT_COLUMNS = ("cases", "observed")
 HEX_TOKEN = re.compile(r"\b[0-9a-f]{64}\b")
@@ -53,13 +56,13 @@ _XLSX_TEXT = re.compile(r"<t(?:\s[^>]*)?>([^<]*)</t>|<v>([^<]*)</v>")
 _SHARED_INDEX = re.compile(r'<c\s[^>]*\bt="s"[^>]*>\s*<v>[^<]*</v>')
 
 
-def _xlsx_rows(path: Path, parsed: dict[str, str] | None = None) -> list[str]:
+def _xlsx_rows(source: Path | io.BytesIO, parsed: dict[str, str] | None = None) -> list[str]:
     """A workbook's cell values, a row per line and tab-separated (shared strings one per line;
     shared-string indices left out, XML entities decoded). Equal rows give equal lines; ``parsed``
     keeps the line of each row's XML, so that rows every package repeats are parsed once."""
     parsed = {} if parsed is None else parsed
     rows = []
-    with zipfile.ZipFile(path) as archive:
+    with zipfile.ZipFile(source) as archive:
         for name in archive.namelist():
             if not (name.startswith("xl/worksheets/") or name == "xl/sharedStrings.xml") or not name.endswith(".xml"):
                 continue
@@ -75,15 +78,8 @@ def _xlsx_rows(path: Path, parsed: dict[str, str] | None = None) -> list[str]:
     return rows
 
 
-def _xlsx_text(path: Path) -> str:
-    return "\n".join(_xlsx_rows(path))
-
-
-def _file_text(path: Path) -> str:
-    """The text a reader sees: for a workbook, its cell values (not cell addresses such as S10)."""
-    if path.suffix == ".xlsx":
-        return _xlsx_text(path)
-    return path.read_text(encoding="utf-8", errors="replace")
+def _xlsx_text(source: Path | io.BytesIO) -> str:
+    return "\n".join(_xlsx_rows(source))
 
 
 def _is_word_char(char: str) -> bool:
@@ -175,19 +171,18 @@ class HashedStrings:
         self.names = names or []
         self.filter = None
         if len(self.hashes) >= self.FILTER_FROM:
-            bits = np.zeros(self.FILTER_BITS, dtype=bool)
-            bits[(self.hashes & np.uint64(self.FILTER_BITS - 1)).astype(np.int64)] = True
-            self.filter = np.packbits(bits, bitorder="little")
+            slots = (self.hashes & np.uint64(self.FILTER_BITS - 1)).astype(np.int64)
+            if len(slots) < self.FILTER_BITS // 128:     # few: set them in the packed bytes (half the time)
+                self.filter = np.zeros(self.FILTER_BITS // 8, dtype=np.uint8)
+                np.bitwise_or.at(self.filter, slots >> 3, np.left_shift(1, slots & 7).astype(np.uint8))
+            else:                                        # many: one byte a bit, then packed
+                bits = np.zeros(self.FILTER_BITS, dtype=bool)
+                bits[slots] = True
+                self.filter = np.packbits(bits, bitorder="little")
 
     @classmethod
     def of(cls, strings) -> "HashedStrings":
         return cls(_hashes(list(strings)))
-
-    @classmethod
-    def of_column(cls, batches) -> "HashedStrings":
-        """From Arrow record batches of one text column (no nulls), hashed a batch at a time."""
-        parts = [_hashes(batch.column(0).to_numpy(zero_copy_only=False)) for batch in batches]
-        return cls(np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64))
 
     @classmethod
     def of_pairs(cls, pairs) -> "HashedStrings":
@@ -208,26 +203,30 @@ class HashedStrings:
     def __bool__(self) -> bool:
         return len(self.hashes) > 0
 
-    def found(self, tokens) -> dict[str, frozenset]:
-        """The tokens in the set, each with its owners (empty without owners)."""
+    def found(self, tokens, hashed: np.ndarray | None = None) -> dict[str, frozenset]:
+        """The tokens in the set, each with its owners (empty without owners); ``hashed``: their hashes."""
         tokens = list(tokens)
         if not tokens or not len(self.hashes):
             return {}
-        wanted = _hashes(tokens)
+        return {tokens[i]: owners for i, owners in self._lookup(_hashes(tokens) if hashed is None else hashed)}
+
+    def owners_of(self, hashed: np.ndarray) -> list[frozenset]:
+        """The owners of each hash of ``hashed`` that is in the set."""
+        return [owners for _, owners in self._lookup(hashed)] if len(self.hashes) and len(hashed) else []
+
+    def _lookup(self, wanted: np.ndarray):
+        """(position in ``wanted``, owners) of each hash in the set."""
+        positions = np.arange(len(wanted))
         if self.filter is not None:
             slots = (wanted & np.uint64(self.FILTER_BITS - 1)).astype(np.int64)
-            maybe = np.flatnonzero((self.filter[slots >> 3] >> (slots & 7).astype(np.uint8)) & 1)
-            if not len(maybe):
-                return {}
-            tokens, wanted = [tokens[i] for i in maybe.tolist()], wanted[maybe]
+            positions = np.flatnonzero((self.filter[slots >> 3] >> (slots & 7).astype(np.uint8)) & 1)
+            wanted = wanted[positions]
         start = np.searchsorted(self.hashes, wanted, side="left")
         end = np.searchsorted(self.hashes, wanted, side="right")
-        out = {}
-        for token, a, b in zip(tokens, start.tolist(), end.tolist()):
+        for i, a, b in zip(positions.tolist(), start.tolist(), end.tolist()):
             if b > a:
-                out[token] = frozenset() if self.owners is None else frozenset(
-                    self.names[i] for i in self.owners[a:b].tolist())
-        return out
+                yield i, (frozenset() if self.owners is None else
+                          frozenset(self.names[j] for j in self.owners[a:b].tolist()))
 
 
 @dataclass
@@ -236,16 +235,22 @@ class Hits:
 
     names: set = field(default_factory=set)        # Name objects found
     cases: dict = field(default_factory=dict)      # case numbers found -> the sites they belong to
-    keys: set = field(default_factory=set)         # patient keys found
+    keys: set = field(default_factory=set)         # 64-hex tokens: what may be pseudonymised patient keys
+    hashes: list = field(default_factory=list)     # arrays of the 64-bit hashes of its tokens
 
     def update(self, other: "Hits") -> None:
         self.names |= other.names
         self.cases |= other.cases
         self.keys |= other.keys
+        self.hashes += other.hashes
+
+    def token_hashes(self) -> np.ndarray:
+        """The hashes of every token, once each, sorted."""
+        return np.unique(np.concatenate(self.hashes)) if self.hashes else np.zeros(0, dtype=np.uint64)
 
 
 class Scanner:
-    """Looks for names, case numbers and patient keys in published files.
+    """Looks for names, case numbers and patient-key candidates in published files.
 
     Site tables and workbooks are read line by line (row by row) and each
     distinct line is scanned once: every package repeats the comparison with
@@ -254,12 +259,10 @@ class Scanner:
     with a line break, looked for in the whole text) crosses a line end.
     """
 
-    def __init__(self, names: list[Name], cases: HashedStrings | None = None,
-                 patient_keys: HashedStrings | None = None):
+    def __init__(self, names: list[Name], cases: HashedStrings | None = None):
         self.names = [n for n in names if not n.multiline]
         self.multiline = [n for n in names if n.multiline]
         self.cases = cases if cases is not None else HashedStrings.of([])
-        self.patient_keys = patient_keys if patient_keys is not None else HashedStrings.of([])
         frequency: dict[bytes, int] = {}
         for name in self.names:
             for word in set(name.words):
@@ -283,10 +286,13 @@ class Scanner:
         for key in words & self.keys:
             hits.names.update(n for n in self.index[key] if n.occurs(text, words, found))
         hits.names.update(n for n in self.wordless if n.occurs(text, words, found))
-        if self.cases:
-            hits.cases = self.cases.found(t.decode("ascii") for t in _tokens(data))
-        if self.patient_keys and 64 in set(map(len, words)):
-            hits.keys = set(self.patient_keys.found(set(HEX_TOKEN.findall(text))))
+        tokens = [t.decode("ascii") for t in _tokens(data)]
+        if tokens:
+            hashed = _hashes(tokens)
+            hits.hashes.append(hashed)
+            hits.cases = self.cases.found(tokens, hashed)
+        if 64 in set(map(len, words)):
+            hits.keys = set(HEX_TOKEN.findall(text))
         return hits
 
     def scan_lines(self, lines: list[str]) -> Hits:
@@ -301,22 +307,23 @@ class Scanner:
                     new.append(line)
                     continue
                 found = self.cache[line] = self.scan(line)
-            if found.names or found.cases or found.keys:
-                hits.update(found)
+            hits.update(found)
         if new:
             hits.update(self.scan("\n".join(new)))
         return hits
 
-    def file(self, path: Path, text: str | None = None) -> Hits:
+    def file(self, path: Path, data: bytes) -> tuple[Hits, str | None]:
+        """The file's hits (``data``: its bytes) and its text (None for a workbook)."""
+        text = None
         if path.suffix == ".xlsx":
-            hits = self.scan_lines(_xlsx_rows(path, self.rows))
+            hits = self.scan_lines(_xlsx_rows(io.BytesIO(data), self.rows))
         else:
-            text = path.read_text(encoding="utf-8", errors="replace") if text is None else text
+            text = data.decode("utf-8", errors="replace")
             hits = self.scan_lines(text.split("\n")) if path.suffix == ".csv" else self.scan(text)
         if self.multiline:
-            whole = _file_text(path) if text is None else text
+            whole = _xlsx_text(io.BytesIO(data)) if text is None else text
             hits.names.update(n for n in self.multiline if n.pattern.search(whole))
-        return hits
+        return hits, text
 
 
 def _site_names(sites: pd.DataFrame) -> list[tuple[str, Name]]:
@@ -334,8 +341,15 @@ def _case_index(case_ids) -> HashedStrings:
     return HashedStrings.of_pairs(case_ids if isinstance(case_ids, pd.DataFrame) else case_ids.case_owners())
 
 
-def _key_index(patient_keys) -> HashedStrings:
-    return patient_keys if isinstance(patient_keys, HashedStrings) else HashedStrings.of(patient_keys or ())
+def _key_lookup(patient_keys) -> Callable[[set[str]], set[str]]:
+    """Which of some 64-hex tokens are pseudonymised patient keys: ``patient_keys`` is such a function
+    (the publication's looks them up in the warehouse), a ``HashedStrings`` index or a set of keys."""
+    if callable(patient_keys):
+        return patient_keys
+    if isinstance(patient_keys, HashedStrings):
+        return lambda candidates: set(patient_keys.found(candidates))
+    keys = set(patient_keys or ())
+    return lambda candidates: candidates & keys
 
 
 def _foreign(owners: frozenset, own: str) -> bool:
@@ -352,35 +366,38 @@ def _published(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and "inputs" not in p.relative_to(folder).parts)
 
 
+@dataclass
+class FileFindings:
+    """One file's problems of kinds 1, 2 and 3, but patient keys: its 64-hex tokens are looked up once for all."""
+
+    relative: str
+    cross_site: list[str]
+    identifier: list[str]
+    hex_tokens: set[str]
+    counts: list[str]
+
+
 class Checks:
-    """The three checks over one publication folder, each file read and scanned once."""
+    """The three checks over one publication folder, each file read and scanned once.
+
+    With a ``memory_dir``, a file whose content an earlier publication's checks scanned is not
+    scanned again (orchestration/publish/privacy_memory.py): the verdict is the same.
+    """
 
     def __init__(self, folder: Path, *, sites: pd.DataFrame | None = None, case_ids=None,
                  registry: Registry | None = None, patient_keys=None):
         self.folder = folder
         self.site_names = _site_names(sites) if sites is not None else []
         self.identifiers = _identifier_names(registry) if registry is not None else []
-        self.scanner = Scanner([n for _, n in self.site_names] + self.identifiers,
-                               _case_index(case_ids) if case_ids is not None else None, _key_index(patient_keys))
-        self.problems: tuple[list[str], list[str], list[str]] = ([], [], [])
+        self.names = [n for _, n in self.site_names] + self.identifiers
+        self.positions = {name: i for i, name in enumerate(self.names)}
+        self.scanner = Scanner(self.names, _case_index(case_ids) if case_ids is not None else None)
+        self.patient_keys = _key_lookup(patient_keys)
         self.cells: dict[tuple, tuple] = {}      # CSV line and count columns -> their cells
 
-    def cross_site(self, relative: str, own: str, hits: Hits) -> None:
-        self.problems[0].extend(f"{relative} reveals {name.what}" for site, name in self.site_names
-                                if site != own and name in hits.names)
-        leaked = sorted(t for t, owners in hits.cases.items() if _foreign(owners, own))
-        if leaked:
-            self.problems[0].append(f"{relative} holds another site's cases ({leaked[:3]})")
-
-    def identifier(self, relative: str, hits: Hits) -> None:
-        named = [n.text for n in self.identifiers if n in hits.names]
-        if named:
-            self.problems[1].append(f"{relative} has identifier columns {sorted(named)}")
-        if hits.keys:
-            self.problems[1].append(f"{relative} holds pseudonymised patient keys")
-
-    def small_counts(self, relative: str, text: str, threshold: int) -> None:
-        """Check 3 over one CSV table: its count columns read as text, as ``pd.read_csv(dtype=str)`` would."""
+    def count_columns(self, text: str, threshold: int) -> tuple[str, ...]:
+        """Check 3 over one CSV table: the count columns (read as text, as ``pd.read_csv(dtype=str)``
+        would) holding a count from 1 to ``threshold``."""
         header_line, _, body = text.partition("\n")
         if '"' in text or "\r" in text:        # quoted fields: the csv module splits the records
             rows = list(csv.reader(io.StringIO(text)))
@@ -389,7 +406,7 @@ class Checks:
             header, records = header_line.split(","), None
         wanted = [(c, header.index(c)) for c in COUNT_COLUMNS if c in header]
         if not wanted:
-            return
+            return ()
         columns = tuple(i for _, i in wanted)
         values: list[set] = [set() for _ in wanted]
         if records is None:
@@ -407,10 +424,12 @@ class Checks:
             for record in records:
                 for seen, i in zip(values, columns):
                     seen.add(record[i] if i < len(record) else None)
+        flagged = []
         for (column, _), seen in zip(wanted, values):
             numbers = pd.to_numeric(pd.Series(sorted(seen, key=str), dtype=object), errors="coerce")
             if ((numbers >= 1) & (numbers <= threshold)).any():
-                self.problems[2].append(f"{relative} publishes a {column} count from 1 to {threshold}")
+                flagged.append(column)
+        return tuple(flagged)
 
     def run(self, *, cross_site: bool, identifiers: bool, threshold: int | None,
             workers: int | None = 1) -> list[str]:
@@ -418,17 +437,46 @@ class Checks:
         return [p for kind in self.by_kind(cross_site=cross_site, identifiers=identifiers, threshold=threshold,
                                            workers=workers) for p in kind]
 
-    def by_kind(self, *, cross_site: bool, identifiers: bool, threshold: int | None,
-                workers: int | None = 1) -> tuple[list[str], list[str], list[str]]:
+    def by_kind(self, *, cross_site: bool, identifiers: bool, threshold: int | None, workers: int | None = 1,
+                memory_dir: Path | None = None) -> tuple[list[str], list[str], list[str]]:
         from .workers import forked_map
 
         files = _published(self.folder)
+        memory = None if memory_dir is None else ContentMemory(
+            memory_dir, context_digest([(n.text, n.what) for n in self.names], threshold))
         chunks = [files[i:i + FILES_PER_TASK] for i in range(0, len(files), FILES_PER_TASK)]
-        parts = forked_map(lambda chunk: self._run(chunk, cross_site, identifiers, threshold), chunks, workers)
-        return tuple([p for part in parts for p in part[kind]] for kind in range(3))
+        parts = forked_map(lambda chunk: self._run(chunk, cross_site, identifiers, threshold, memory), chunks, workers)
+        found = [f for findings, _ in parts for f in findings]
+        candidates = set().union(*(f.hex_tokens for f in found))
+        patient_keys = self.patient_keys(candidates) if candidates else set()
+        problems: tuple[list[str], list[str], list[str]] = ([], [], [])
+        for f in found:
+            problems[0].extend(f.cross_site)
+            problems[1].extend(f.identifier)
+            if f.hex_tokens & patient_keys:
+                problems[1].append(f"{f.relative} holds pseudonymised patient keys")
+            problems[2].extend(f.counts)
+        if memory is not None:
+            memory.keep({sha: entry for _, entries in parts for sha, entry in entries.items()})
+        return problems
 
-    def _run(self, files: list[Path], cross_site: bool, identifiers: bool, threshold: int | None):
-        self.problems = ([], [], [])
+    def _recalled(self, memory: ContentMemory | None, sha: str | None, own: str | None,
+                  counted: bool) -> KnownContent | None:
+        """What an earlier scan found in this content, if it gives this file's verdict without a scan.
+
+        Not when the file is a package table and the scan did not count, nor when one of its tokens
+        is now a case number of another site than ``own`` (a scan names the tokens in the problem)."""
+        content = memory.known(sha) if memory is not None else None
+        if content is None or (counted and content.count_columns is None):
+            return None
+        if own is not None and any(_foreign(owners, own) for owners in self.scanner.cases.owners_of(content.token_hashes)):
+            return None
+        return content
+
+    def _run(self, files: list[Path], cross_site: bool, identifiers: bool, threshold: int | None,
+             memory: ContentMemory | None) -> tuple[list[FileFindings], dict[str, dict]]:
+        """The findings of ``files``; with a memory, the index entries of their contents."""
+        found, new, entries = [], {}, {}
         for path in files:
             parts = path.relative_to(self.folder).parts
             relative = str(path.relative_to(self.folder))
@@ -437,16 +485,38 @@ class Checks:
             counted = threshold is not None and parts[0] == "sites" and path.suffix == ".csv"
             if not (identifiers or crossed or counted):
                 continue
-            text = None if path.suffix == ".xlsx" else path.read_text(encoding="utf-8", errors="replace")
-            if identifiers or crossed:
-                hits = self.scanner.file(path, text)
-                if crossed:
-                    self.cross_site(relative, own, hits)
-                if identifiers:
-                    self.identifier(relative, hits)
-            if counted:
-                self.small_counts(relative, text, threshold)
-        return self.problems
+            data = path.read_bytes()
+            sha = hashlib.sha256(data).hexdigest() if memory is not None else None
+            content, leaked = self._recalled(memory, sha, own if crossed else None, counted), []
+            if content is None:
+                hits, text = self.scanner.file(path, data)
+                content = KnownContent(tuple(sorted(self.positions[n] for n in hits.names)), tuple(sorted(hits.keys)),
+                                       self.count_columns(text, threshold) if counted else None,
+                                       hits.token_hashes() if memory is not None else np.zeros(0, dtype=np.uint64))
+                leaked = sorted(t for t, owners in hits.cases.items() if _foreign(owners, own)) if crossed else []
+                if memory is not None:
+                    new[sha] = content
+            else:
+                entries[sha] = memory.entries[sha]
+            found.append(self._findings(relative, own, content, leaked, crossed, identifiers, threshold))
+        if memory is not None:
+            entries.update(memory.remember(new))
+        return found, entries
+
+    def _findings(self, relative: str, own: str | None, content: KnownContent, leaked: list[str], crossed: bool,
+                  identifiers: bool, threshold: int | None) -> FileFindings:
+        names = {self.names[i] for i in content.names}
+        cross = []
+        if crossed:
+            cross = [f"{relative} reveals {name.what}" for site, name in self.site_names
+                     if site != own and name in names]
+            if leaked:
+                cross.append(f"{relative} holds another site's cases ({leaked[:3]})")
+        named = sorted(n.text for n in self.identifiers if n in names) if identifiers else []
+        return FileFindings(relative, cross, [f"{relative} has identifier columns {named}"] if named else [],
+                            set(content.hex_tokens) if identifiers else set(),
+                            [f"{relative} publishes a {column} count from 1 to {threshold}"
+                             for column in content.count_columns or ()])
 
 
 def cross_site_leaks(folder: Path, sites: pd.DataFrame, case_ids, workers: int | None = None) -> list[str]:
@@ -467,14 +537,17 @@ def small_count_leaks(folder: Path, threshold: int, workers: int | None = None) 
 
 
 def privacy_problems_by_kind(folder: Path, registry: Registry, sites: pd.DataFrame, case_ids, patient_keys,
-                             workers: int | None = None) -> tuple[list[str], list[str], list[str]]:
+                             workers: int | None = None, memory_dir: Path | None = None,
+                             ) -> tuple[list[str], list[str], list[str]]:
     """The problems of kinds 1, 2 and 3, reading and scanning each published file once.
 
     ``case_ids``: the (site_id, case_id) pairs as a frame, a case file or a ``HashedStrings`` index;
-    ``patient_keys``: a set of strings or a ``HashedStrings`` index."""
+    ``patient_keys``: a set of strings, a ``HashedStrings`` index or a function saying which of a set
+    of 64-hex tokens are patient keys; ``memory_dir``: where what the scans found is kept (see
+    ``Checks``)."""
     checks = Checks(folder, sites=sites, case_ids=case_ids, registry=registry, patient_keys=patient_keys)
     return checks.by_kind(cross_site=True, identifiers=True, threshold=registry.policy.small_cell_threshold,
-                          workers=workers)
+                          workers=workers, memory_dir=memory_dir)
 
 
 def privacy_problems(folder: Path, registry: Registry, sites: pd.DataFrame, case_ids, patient_keys,

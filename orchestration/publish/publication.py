@@ -10,6 +10,7 @@ times exactly what a run does, phase by phase.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from .analyst_copy import publish_analyst_copy
 from .inputs import CaseFile, PublicationInputs, latest_period, read_inputs
 from .monitoring_cache import MonitoringCache
 from .packages import build_publication
-from .privacy import HashedStrings, privacy_problems_by_kind
+from .privacy import privacy_problems_by_kind
 from .release import INPUTS, code_version, current_release, release, staging_folder, write_manifest
 from .timing import Phases
 
@@ -52,10 +53,22 @@ def dictionary_checksum(registry: Registry) -> str:
     return sha256_of(registry.folder / "dictionary.yaml")
 
 
-def patient_key_index(con) -> HashedStrings:
-    """Every pseudonymised patient key in the warehouse, hashed (the identifier check looks for them)."""
-    return HashedStrings.of_column(con.execute("select distinct patient_key from raw.cases "
-                                               "where patient_key is not null").to_arrow_reader(1_000_000))
+def patient_key_lookup(warehouse: Path) -> Callable[[set[str]], set[str]]:
+    """Which of some 64-hex tokens of the published files are pseudonymised patient keys.
+
+    The files hold a few hundred such tokens (checksums, mostly), so they are looked up in
+    the warehouse rather than every key (ten million at national scale) loaded and hashed."""
+    def lookup(candidates: set[str]) -> set[str]:
+        with connect(warehouse, read_only=True) as con:
+            return {key for (key,) in con.execute(
+                "select distinct patient_key from raw.cases where patient_key in (select unnest(?::varchar[]))",
+                [sorted(candidates)]).fetchall()}
+    return lookup
+
+
+def privacy_memory(folders: Paths) -> Path:
+    """Where the privacy checks keep what they found in each content (orchestration/publish/privacy_memory.py)."""
+    return folders.publish / ".cache" / "privacy"
 
 
 def previous_cases(publish_dir: Path, period: str) -> CaseFile | None:
@@ -80,7 +93,6 @@ def publish_period(registry: Registry, folders: Paths, period: str | None, run_i
             raise NothingToPublish(f"nothing to publish for {period}: no results in that period")
         staged = staging_folder(folders.publish, period, run_id)
         inputs = read_inputs(con, period, staged / INPUTS, previous_cases(folders.publish, period))
-        patient_keys = patient_key_index(con)
     stamp = f"{period} (data version {inputs.models['model_version'].iloc[0].rsplit('.', 1)[-1]})"
     written = build_publication(inputs, staged, registry.name, registry.policy.small_cell_threshold,
                                 registry.policy.min_c_statistic, stamp, phases=phases,
@@ -97,7 +109,8 @@ def publish_period(registry: Registry, folders: Paths, period: str | None, run_i
             "submissions": inputs.submissions.to_dict("records"),
         })
     with phases("privacy checks"):     # on every file as it will be released, the manifest too
-        problems = privacy_problems_by_kind(staged, registry, inputs.sites, inputs.cases, patient_keys)
+        problems = privacy_problems_by_kind(staged, registry, inputs.sites, inputs.cases,
+                                            patient_key_lookup(folders.warehouse), memory_dir=privacy_memory(folders))
     if any(problems):
         raise PublicationWithheld([p for kind in problems for p in kind])
     with phases("release"):
@@ -126,18 +139,18 @@ def _remember(folder: Path, problems: tuple[list[str], list[str], list[str]]) ->
     _CHECKED[(str(folder), _state(folder))] = problems
 
 
-def released_problems(folder: Path, registry: Registry, warehouse: Path) -> tuple[list[str], list[str], list[str]]:
+def released_problems(folder: Path, registry: Registry, warehouse: Path,
+                      memory_dir: Path | None = None) -> tuple[list[str], list[str], list[str]]:
     """The privacy problems (kinds 1, 2, 3) of a released folder, as the asset checks report them.
 
     The checks scanned the folder just before it was released; when the asset checks run in the same
     process (``execute_in_process``, ``cqi``: the in-process executor) and no file of the folder has
     changed since (same paths, sizes and modification times), that result is reported; otherwise the
-    folder is scanned again, once for the three checks.
+    folder is scanned again, once for the three checks (``memory_dir``: see ``privacy_memory``).
     """
     key = (str(folder), _state(folder))
     if key not in _CHECKED:
         inputs = PublicationInputs.load(folder / INPUTS)
-        with connect(warehouse, read_only=True) as con:
-            keys = patient_key_index(con)
-        _remember(folder, privacy_problems_by_kind(folder, registry, inputs.sites, inputs.cases, keys))
+        _remember(folder, privacy_problems_by_kind(folder, registry, inputs.sites, inputs.cases,
+                                                   patient_key_lookup(warehouse), memory_dir=memory_dir))
     return _CHECKED[key]

@@ -228,15 +228,16 @@ def test_the_asset_checks_reuse_the_release_scan_only_while_no_file_changed(publ
     inputs.save(release / INPUTS)
     warehouse = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(warehouse)) as con:
-        con.execute("create schema raw; create table raw.cases as select 'ab' as patient_key")
+        con.execute(f"create schema raw; create table raw.cases as select '{'ab' * 32}' as patient_key")
     remembered = (["remembered"], [], [])
     _remember(release, remembered)
     assert released_problems(release, demo_registry(), warehouse) == remembered
     other = inputs.sites.loc[inputs.sites["site_id"] == "S02", "display_name"].iloc[0]
     with open(release / "sites" / "S01" / "report.html", "a", encoding="utf-8") as handle:
-        handle.write(f"<p>{other}</p>")
+        handle.write(f"<p>{other}</p><p>{'ab' * 32} {'cd' * 32}</p>")      # a patient key, and a hex that is not one
     kinds = released_problems(release, demo_registry(), warehouse)
-    assert kinds[0] == ["sites/S01/report.html reveals the name of site S02"] and kinds[1:] == ([], [])
+    assert kinds == (["sites/S01/report.html reveals the name of site S02"],
+                     ["sites/S01/report.html holds pseudonymised patient keys"], [])
 
 
 def test_a_case_file_reads_each_sites_rows_back_in_order_wherever_it_lies(published, tmp_path):

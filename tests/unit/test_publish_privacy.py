@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import random
 import re
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -23,6 +25,7 @@ from orchestration.publish.privacy import (
     cross_site_leaks,
     identifier_leaks,
     privacy_problems,
+    privacy_problems_by_kind,
     small_count_leaks,
 )
 from orchestration.publish.writers import write_csv, write_text, write_xlsx
@@ -110,16 +113,22 @@ def test_a_count_from_1_to_the_threshold_in_a_package_table_is_found(clean, valu
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("bit_filter", [False, True])
+@pytest.mark.parametrize("bit_filter", [False, "set in bytes", "packed"])
 def test_the_hashed_index_finds_exactly_the_strings_a_set_holds_with_their_owners(seed, bit_filter, monkeypatch):
     monkeypatch.setattr(HashedStrings, "FILTER_FROM", 1 if bit_filter else 10**9)
+    if bit_filter == "packed":      # so many strings for the filter's size that it is built bit by bit, then packed
+        monkeypatch.setattr(HashedStrings, "FILTER_BITS", 1 << 16)
     rng = random.Random(seed)
     pairs = pd.DataFrame({"site_id": [rng.choice(["S01", "S02", "S03"]) for _ in range(2000)],
                           "case_id": [f"K-{rng.randint(0, 3000)}" for _ in range(2000)]})
     owners = pairs.groupby("case_id")["site_id"].agg(frozenset).to_dict()
     tokens = {f"K-{rng.randint(0, 6000)}" for _ in range(3000)} | {"", "S01", "K-"}
     index = HashedStrings.of_pairs(pairs)
-    assert (index.filter is not None) == bit_filter
+    assert (index.filter is not None) == bool(bit_filter)
+    if bit_filter:       # the bits of the filter are those of the strings' hashes, however it was built
+        slots = index.hashes & np.uint64(HashedStrings.FILTER_BITS - 1)
+        bits = np.unpackbits(index.filter, bitorder="little")
+        assert set(np.flatnonzero(bits).tolist()) == set(slots.astype(np.int64).tolist())
     found = index.found(tokens)
     assert found == {t: owners[t] for t in tokens if t in owners}
     assert set(HashedStrings.of(pairs["case_id"]).found(tokens)) == tokens & set(owners)
@@ -133,3 +142,77 @@ def test_the_checks_find_the_same_leaks_from_a_case_file_as_from_its_rows(clean,
     expected = cross_site_leaks(clean, SITES, CASES)
     assert len(expected) == 1 and "K-2001" in expected[0] and "SHARED-9" in expected[0]
     assert cross_site_leaks(clean, SITES, case_file) == expected
+
+
+def _scanned(monkeypatch) -> list[str]:
+    """The files the scanner reads from here on, by name."""
+    from orchestration.publish.privacy import Scanner
+
+    seen, scan = [], Scanner.file
+    monkeypatch.setattr(Scanner, "file", lambda self, path, data: seen.append(path.name) or scan(self, path, data))
+    return seen
+
+
+def _problems(folder, cases=CASES, sites=SITES, memory=None, keys=frozenset({"ab" * 32})):
+    return privacy_problems_by_kind(folder, demo_registry(), sites, cases, set(keys), workers=1, memory_dir=memory)
+
+
+@pytest.mark.parametrize("file, content", [
+    ("report.html", "<p>Compare with St. Mary's (North)</p>"),
+    ("notes.csv", "note\nsee S03\n"),
+    ("extra.xlsx", pd.DataFrame({"peer": ["General 3"]})),
+    ("cases.xlsx", pd.DataFrame({"case": ["K-2001"]})),
+    ("keys.html", f"<td>{'ab' * 32}</td>"),
+    ("counts.csv", "site,cases\nx,3\n"),
+    ("patient.csv", "patient_name\nx\n"),
+])
+def test_files_a_publication_shares_with_the_last_are_not_read_again_and_give_the_same_verdict(
+        clean, tmp_path_factory, monkeypatch, file, content):
+    memory = tmp_path_factory.mktemp("memory")
+    assert _problems(clean, memory=memory) == ([], [], [])
+    _package(clean, "S01", **{file: content})
+    scanned = _scanned(monkeypatch)
+    remembered = _problems(clean, memory=memory)
+    assert scanned == [Path(file).name]                 # only the new file is read
+    monkeypatch.undo()
+    assert remembered == _problems(clean) and any(remembered)
+    assert _problems(clean, memory=memory) == remembered    # and the second time nothing is read either
+
+
+def test_an_unchanged_file_holding_a_case_number_another_site_now_uses_is_found(clean, tmp_path_factory):
+    """A resubmission adds case numbers: a file the last publication passed can hold one of them."""
+    memory = tmp_path_factory.mktemp("memory")
+    assert _problems(clean, memory=memory) == ([], [], [])
+    resubmitted = pd.concat([CASES, pd.DataFrame({"site_id": ["S02"], "case_id": ["K-1001"]})])
+    expected = _problems(clean, resubmitted)
+    assert expected == (["sites/S01/events.csv holds another site's cases (['K-1001'])"], [], [])
+    assert _problems(clean, resubmitted, memory=memory) == expected
+
+
+def test_kept_findings_of_other_names_another_threshold_or_a_damaged_memory_are_not_used(clean, tmp_path_factory,
+                                                                                        monkeypatch):
+    memory = tmp_path_factory.mktemp("memory")
+    assert _problems(clean, memory=memory) == ([], [], [])
+    renamed = SITES.assign(display_name=["Lakeshore Hospital", "St. Mary's (North)", "Hospital"])
+    expected = _problems(clean, sites=renamed)
+    assert "sites/S01/report.html reveals the name of site S03" in expected[0]
+    assert _problems(clean, sites=renamed, memory=memory) == expected
+    for part in memory.glob("part-*.npy"):
+        part.write_bytes(b"damaged")
+    scanned = _scanned(monkeypatch)
+    assert _problems(clean, sites=renamed, memory=memory) == expected and len(scanned) == 13
+    (memory / "index.json").write_text("{not json")
+    assert _problems(clean, sites=renamed, memory=memory) == expected
+
+
+def test_the_memory_keeps_the_contents_of_the_last_publication_only(clean, tmp_path_factory):
+    import json
+
+    memory = tmp_path_factory.mktemp("memory")
+    _problems(clean, memory=memory)
+    first = set(json.loads((memory / "index.json").read_text())["entries"])
+    _package(clean, "S01", **{"report.html": "<p>rewritten</p>"})
+    _problems(clean, memory=memory)
+    second = json.loads((memory / "index.json").read_text())["entries"]
+    assert len(first - set(second)) == 1 and len(set(second) - first) == 1
+    assert {p.name for p in memory.glob("part-*.npy")} == {entry["part"] for entry in second.values()}

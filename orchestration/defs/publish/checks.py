@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ...publish.publication import released_problems
+from ...publish.publication import privacy_memory, released_problems
 from ..resources import CqiResource
 from .assets import publication
 
@@ -32,7 +32,7 @@ def _result(problems: list[str], what: str) -> dg.AssetCheckResult:
 
 
 def _problems(context: dg.AssetCheckExecutionContext, cqi: CqiResource, kind: int) -> list[str]:
-    return released_problems(_released(context), cqi.registry, cqi.paths.warehouse)[kind]
+    return released_problems(_released(context), cqi.registry, cqi.paths.warehouse, privacy_memory(cqi.paths))[kind]
 
 
 @dg.asset_check(asset=publication, blocking=True, description="No site package names another site or holds its cases.")
