@@ -41,21 +41,99 @@ folders and databases are exactly those of Dagster's default storage under
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import sqlalchemy as db
+from sqlalchemy.pool import StaticPool
 
 from dagster._core.events import ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 
 # Events Dagster hands to ``store_event_batch`` at most at once (a run's planned events, the
 # materialisations of one output over its partitions); read by Dagster at every event.
 EVENT_BATCH_SIZE = "1000"
 
+# Databases (run shards and the index) whose connection a process keeps open: the run being
+# written, the index, and a few a webserver or daemon reads in turn.
+KEPT_CONNECTIONS = 8
+
 
 class CqiSqliteEventLogStorage(SqliteEventLogStorage):
     """Dagster's SQLite event log: ranged runs planned per asset, batches of asset events stored together."""
+
+    def __init__(self, base_dir: str, inst_data=None):
+        self._engines: OrderedDict[str, db.Engine] = OrderedDict()
+        self._engines_pid = os.getpid()
+        super().__init__(base_dir, inst_data=inst_data)
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[db.Connection]:
+        """One transaction on ``shard``, over a connection this process keeps open.
+
+        Dagster's own ``_connect`` creates an engine, opens a connection and
+        closes both for every transaction, and a run writes several hundred
+        (every log line, step event, materialisation and asset check
+        evaluation; a dbt step alone emits one per model and test). Measured on
+        the M benchmark's incremental run (``benchmarks/bench_event_log.py``):
+        a new engine recompiles every statement (its cache dies with it), and
+        closing a database's last connection checkpoints and removes its WAL
+        file, fsyncs included. A connection kept open avoids both; the
+        databases, their WAL journal and their locking are Dagster's own, so
+        other processes (daemon, webserver, run workers) read and write them as
+        before. Commits no longer wait for the disk (``synchronous=NORMAL``,
+        which SQLite documents as safe from corruption in WAL mode): what a
+        power cut can lose is the last events of a run's log, never a received
+        file or the warehouse.
+        """
+        with self._db_lock:
+            engine = self._engine(shard)
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as conn, conn.begin():
+                yield conn
+
+    def _engine(self, shard: str) -> db.Engine:
+        """The kept engine of ``shard`` (least recently used beyond ``KEPT_CONNECTIONS`` closed)."""
+        if self._engines_pid != os.getpid():
+            # A forked child must not use, or close, its parent's connections (closing the
+            # last connection of a WAL database checkpoints and removes the parent's WAL).
+            _inherited.extend(self._engines.values())
+            self._engines, self._engines_pid = OrderedDict(), os.getpid()
+        engine = self._engines.pop(shard, None)
+        if engine is None:
+            engine = db.create_engine(self.conn_string_for_shard(shard), poolclass=StaticPool,
+                                      connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
+                                                    "check_same_thread": False})
+            db.event.listen(engine, "connect", _commit_without_fsync)
+        self._engines[shard] = engine
+        while len(self._engines) > KEPT_CONNECTIONS:
+            self._engines.popitem(last=False)[1].dispose()
+        return engine
+
+    def _close_connections(self) -> None:
+        with self._db_lock:
+            while self._engines:
+                self._engines.popitem()[1].dispose()
+
+    def wipe(self) -> None:
+        self._close_connections()   # run shards' files are removed
+        super().wipe()
+
+    def upgrade(self) -> None:
+        self._close_connections()
+        super().upgrade()
+
+    def dispose(self) -> None:
+        self._close_connections()
+        super().dispose()
 
     @property
     def supports_partition_subset_in_asset_materialization_planned_events(self) -> bool:
@@ -103,6 +181,15 @@ class CqiSqliteEventLogStorage(SqliteEventLogStorage):
             last[(event.dagster_event.asset_key, event.dagster_event_type)] = i
         for i in sorted(last.values()):
             self._store_asset_event(conn, events[i], event_ids[i])
+
+
+# Engines a forked child inherited: kept referenced, never used, so the child never closes them.
+_inherited: list = []
+
+
+def _commit_without_fsync(dbapi_connection, _record) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
 class CqiSqliteStorage(DagsterSqliteStorage):

@@ -355,12 +355,34 @@ def test_unit_tests_that_passed_with_the_same_code_are_not_run_again_and_an_edit
     assert set(proof.values()) == {None}, "an edited project runs its unit tests again"
 
 
-def _dbt_build(warehouse: Path, target: Path, *extra: str) -> None:
+def _dbt_build(warehouse: Path, target: Path, *extra: str, command: str = "build", code: str | None = None,
+               check: bool = True) -> dict:
+    """Run dbt on ``warehouse`` (``code``: CQI_DBT_CODE, none by default); each node's run result by unique id."""
     from orchestration.defs.warehouse.dbt_assets import DBT_EXECUTABLE
-    env = {**os.environ, "CQI_WAREHOUSE": str(warehouse)}
-    subprocess.run([DBT_EXECUTABLE, "build", "--exclude-resource-type", "unit_test", "--quiet",
+    env = {**{k: v for k, v in os.environ.items() if k != "CQI_DBT_CODE"}, "CQI_WAREHOUSE": str(warehouse),
+           **({"CQI_DBT_CODE": code} if code else {})}
+    subprocess.run([DBT_EXECUTABLE, command, "--exclude-resource-type", "unit_test", "--quiet",
                     "--target-path", str(target), *extra],
-                   cwd=PROJECT_ROOT / "dbt_project", env=env, check=True)
+                   cwd=PROJECT_ROOT / "dbt_project", env=env, check=check)
+    return {r["unique_id"]: r for r in json.loads((target / "run_results.json").read_text())["results"]}
+
+
+def _resubmit_first_site_period(warehouse: Path) -> str:
+    """Record a resubmission of the first site's first period with one outcome changed; return the site."""
+    with duckdb.connect(str(warehouse)) as con:
+        site, period, submission = con.execute(
+            "select site_id, period, submission_id from intake.current_submission_periods "
+            "order by site_id, period limit 1").fetchone()
+        con.execute("create temp table resubmitted as select * from raw.cases where submission_id = ? and period = ?",
+                    [submission, period])
+        con.execute("update resubmitted set readmission_30d = not coalesce(readmission_30d, false) "
+                    "where case_id = (select min(case_id) from resubmitted)")
+        con.execute("update resubmitted set submission_id = 'resubmission-test'")
+        con.execute("insert into raw.cases select * from resubmitted")
+        con.execute("insert into intake.submissions select * replace ('resubmission-test' as submission_id, "
+                    "(select max(sequence) + 1 from intake.submissions) as sequence, [?] as periods) "
+                    "from intake.submissions where submission_id = ?", [period, submission])
+    return site
 
 
 # Each incremental model and a text column (without accepted values) to plant a
@@ -394,21 +416,9 @@ def test_an_incremental_dbt_build_rewrites_only_the_resubmitting_site_and_equals
     shutil.copy(folders.warehouse, incremental)
     # the reliability fits of the last build come along: unchanged measure-periods reuse theirs
     shutil.copytree(folders.warehouse.parent / ".cache", incremental.parent / ".cache")
-    with duckdb.connect(str(incremental)) as con:
-        site, period, submission = con.execute(
-            "select site_id, period, submission_id from intake.current_submission_periods "
-            "order by site_id, period limit 1").fetchone()
+    site = _resubmit_first_site_period(incremental)
+    with duckdb.connect(str(incremental), read_only=True) as con:
         other = con.execute("select max(site_id) from marts.fct_case_risk").fetchone()[0]
-        # a resubmission of the site-period with one outcome changed
-        con.execute("create temp table resubmitted as select * from raw.cases where submission_id = ? and period = ?",
-                    [submission, period])
-        con.execute("update resubmitted set readmission_30d = not coalesce(readmission_30d, false) "
-                    "where case_id = (select min(case_id) from resubmitted)")
-        con.execute("update resubmitted set submission_id = 'resubmission-test'")
-        con.execute("insert into raw.cases select * from resubmitted")
-        con.execute("insert into intake.submissions select * replace ('resubmission-test' as submission_id, "
-                    "(select max(sequence) + 1 from intake.submissions) as sequence, [?] as periods) "
-                    "from intake.submissions where submission_id = ?", [period, submission])
     full = tmp_path / "full" / "warehouse.duckdb"
     full.parent.mkdir()
     shutil.copy(incremental, full)
@@ -436,6 +446,76 @@ def test_an_incremental_dbt_build_rewrites_only_the_resubmitting_site_and_equals
             assert len(built) > 0, table
             pd.testing.assert_frame_equal(built, ref.execute(f"select {columns} from {table} order by all").df(),
                                           check_exact=True, obj=table)
+
+
+def _site_local_tests() -> set:
+    """Data tests whose verdict is one on each site's rows (read from the manifest, not from the macro)."""
+    manifest = json.loads((PROJECT_ROOT / "dbt_project" / "target" / "manifest.json").read_text())
+    incremental = {k for k, n in manifest["nodes"].items()
+                   if n["resource_type"] == "model" and n["config"]["materialized"] == "incremental"}
+    local = set()
+    for key, node in manifest["nodes"].items():
+        if node["resource_type"] == "test" and node.get("attached_node") in incremental:
+            name, kwargs = node["test_metadata"]["name"], node["test_metadata"]["kwargs"]
+            if name in {"not_null", "accepted_values", "relationships"} or "site_id" in kwargs.get("columns", []):
+                local.add(key)
+    return local
+
+
+def _site_filters(results: dict) -> dict:
+    """Per data test: the sites its query read ('all', a tuple of sites, or () for none)."""
+    import re
+    filters = {}
+    for key, result in results.items():
+        if key.startswith("test."):
+            code = result["compiled_code"]
+            listed = re.search(r"where site_id in \(([^)]*)\)\) dbt_subquery", code)
+            filters[key] = (tuple(re.findall(r"'([^']*)'", listed.group(1))) if listed
+                            else () if "where false) dbt_subquery" in code else "all")
+    return filters
+
+
+def test_data_tests_of_site_incremental_models_read_only_the_sites_they_have_not_passed(pipeline, tmp_path):
+    _, folders, _, _ = pipeline
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(folders.warehouse, warehouse)
+    shutil.copytree(folders.warehouse.parent / ".cache", tmp_path / ".cache")
+    local = _site_local_tests()
+    assert len(local) >= 20
+
+    first = _site_filters(_dbt_build(warehouse, tmp_path / "t1", code="code-1"))
+    assert set(first.values()) == {"all"}, "no pass recorded under this code yet: every row is tested"
+    again = _site_filters(_dbt_build(warehouse, tmp_path / "t2", code="code-1"))
+    assert {k for k, v in again.items() if v == ()} == local, "nothing changed: the site-local tests read nothing"
+    assert {k for k, v in again.items() if v == "all"} == set(again) - local
+
+    site = _resubmit_first_site_period(warehouse)
+    resubmitted = _site_filters(_dbt_build(warehouse, tmp_path / "t3", code="code-1"))
+    assert {k for k, v in resubmitted.items() if v == (site,)} == local, "only the resubmitting site is read"
+
+    # A failing test records no pass: the site is read, and fails, until its rows are fixed.
+    unique = next(k for k in local if k.startswith("test.cqi_warehouse.unique_combination_fct_case_risk"))
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("delete from dbt_state.passed_site_tests where site_id = ?", [site])
+        con.execute("insert into marts.fct_case_risk select * from marts.fct_case_risk where site_id = ? limit 1",
+                    [site])
+    for target in ("t6", "t7"):
+        failing = _dbt_build(warehouse, tmp_path / target, "--select", "fct_case_risk", command="test",
+                             code="code-1", check=False)
+        assert failing[unique]["status"] == "fail" and _site_filters(failing)[unique] == (site,), target
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create temp table kept as select distinct * from marts.fct_case_risk where site_id = ?", [site])
+        con.execute("delete from marts.fct_case_risk where site_id = ?", [site])
+        con.execute("insert into marts.fct_case_risk select * from kept")
+    fixed = _dbt_build(warehouse, tmp_path / "t8", "--select", "fct_case_risk", command="test", code="code-1")
+    assert fixed[unique]["status"] == "pass" and _site_filters(fixed)[unique] == (site,)
+    after = _dbt_build(warehouse, tmp_path / "t9", "--select", "fct_case_risk", command="test", code="code-1")
+    assert _site_filters(after)[unique] == ()
+
+    other_code = _site_filters(_dbt_build(warehouse, tmp_path / "t10", command="test", code="code-2"))
+    without_code = _site_filters(_dbt_build(warehouse, tmp_path / "t11", command="test"))
+    assert set(other_code.values()) == set(without_code.values()) == {"all"}, \
+        "another project code, or none (an analyst's dbt), tests every row"
 
 
 def _materialise_dbt_assets(warehouse: Path, monkeypatch):

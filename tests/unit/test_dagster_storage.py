@@ -3,6 +3,9 @@
 A run over a range of reception partitions is planned with one event per
 intake asset (not one per reception: issue 9), and still records every
 reception's materialisation, once, in the run's log and in the cross-run index.
+Events are written over connections a process keeps open: Dagster's own
+storage reads and writes the same databases beside them, a forked child
+neither uses nor closes them, and their number is bounded.
 """
 
 import os
@@ -10,8 +13,9 @@ import shutil
 
 import dagster as dg
 import pytest
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
-from orchestration.dagster_storage import CqiSqliteEventLogStorage, CqiSqliteStorage
+from orchestration.dagster_storage import KEPT_CONNECTIONS, CqiSqliteEventLogStorage, CqiSqliteStorage
 from orchestration.defs.intake.assets import INTAKE_KEYS
 from orchestration.defs.intake.partitions import range_tags, submissions_partitions
 from orchestration.settings import PROJECT_ROOT
@@ -86,3 +90,81 @@ def test_a_failed_ranged_run_materialises_nothing(instance):
     assert not result.success
     for key in INTAKE_KEYS:
         assert instance.get_materialized_partitions(key) == set()
+
+
+def checked_job():
+    """An asset with a blocking asset check: the events a dbt step writes most (materialisations, check evaluations)."""
+
+    @dg.asset
+    def measured():
+        return 1
+
+    @dg.asset_check(asset=measured, blocking=True)
+    def measured_is_one():
+        return dg.AssetCheckResult(passed=True)
+
+    return dg.Definitions(assets=[measured], asset_checks=[measured_is_one], jobs=[dg.define_asset_job("checked")],
+                          executor=dg.in_process_executor).resolve_job_def("checked")
+
+
+def dagsters_own_reader(instance) -> SqliteEventLogStorage:
+    """Dagster's SQLite event log on the same folder, as another process (webserver, daemon) opens it."""
+    return SqliteEventLogStorage(instance.event_log_storage._base_dir)
+
+
+def test_events_written_over_kept_connections_read_the_same_in_dagsters_own_storage(instance):
+    results = [checked_job().execute_in_process(instance=instance) for _ in range(3)]
+    assert all(result.success for result in results)
+    reader = dagsters_own_reader(instance)
+    try:
+        for result in results:
+            written = instance.event_log_storage.get_records_for_run(result.run_id, limit=10_000).records
+            read = reader.get_records_for_run(result.run_id, limit=10_000).records
+            assert [(r.storage_id, r.event_log_entry.dagster_event_type) for r in read] == [
+                (r.storage_id, r.event_log_entry.dagster_event_type) for r in written]
+            assert any(r.event_log_entry.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION for r in read)
+        check = dg.AssetCheckKey(dg.AssetKey("measured"), "measured_is_one")
+        executions = reader.get_asset_check_execution_history(check, limit=10)
+        assert sorted(e.run_id for e in executions) == sorted(r.run_id for r in results)
+        assert reader.get_latest_materialization_events([dg.AssetKey("measured")])[
+            dg.AssetKey("measured")].run_id == results[-1].run_id
+        # and Dagster's storage writing beside the kept connections is seen by them
+        reader.store_event(instance.all_logs(results[0].run_id)[0]._replace(run_id=results[-1].run_id))
+        assert len(instance.all_logs(results[-1].run_id)) == len(reader.get_records_for_run(
+            results[-1].run_id, limit=10_000).records)
+    finally:
+        reader.dispose()
+
+
+def test_a_forked_child_neither_uses_nor_closes_the_parents_connections(instance):
+    first = checked_job().execute_in_process(instance=instance)
+    storage = instance.event_log_storage
+    entry = instance.all_logs(first.run_id)[0]
+    child = os.fork()
+    if child == 0:      # the child writes a run of its own through the same storage object, then exits at once
+        try:
+            storage.store_event(entry._replace(run_id="written-by-a-child"))
+            os._exit(0)
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    second = checked_job().execute_in_process(instance=instance)    # the parent's kept connections still work
+    assert second.success
+    assert len(storage.get_records_for_run("written-by-a-child").records) == 1
+    for run_id in (first.run_id, second.run_id, "index"):
+        with storage._connect(run_id) as conn:
+            assert conn.exec_driver_sql("pragma integrity_check").scalar() == "ok"
+
+
+def test_a_process_keeps_a_bounded_number_of_connections_and_wipe_closes_them(instance):
+    for _ in range(KEPT_CONNECTIONS + 3):
+        checked_job().execute_in_process(instance=instance)
+    storage = instance.event_log_storage
+    assert len(storage._engines) == KEPT_CONNECTIONS
+    assert len(instance.get_runs()) == KEPT_CONNECTIONS + 3      # evicted runs remain readable
+    assert all(len(instance.all_logs(run.run_id)) > 5 for run in instance.get_runs())
+    instance.wipe()
+    assert set(storage._engines) <= {"index"}        # run shards closed before their files went
+    assert not [p for p in os.listdir(storage._base_dir) if p != "index.db" and not p.startswith("index.db-")]
+    assert checked_job().execute_in_process(instance=instance).success

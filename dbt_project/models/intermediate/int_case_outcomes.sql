@@ -5,7 +5,8 @@
 -- submissions, grades or measures changed are read and rewritten.
 -- depends_on: {{ source('registry', 'measures') }}
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ delete_changed_sites(this, case_outcome_fingerprints()) }}") }}
+          pre_hook="{{ delete_changed_sites(this, case_outcome_fingerprints()) }}",
+          post_hook="{{ record_site_fingerprints() }}") }}
 {%- set measures = registry_measures() %}
 
 with to_build as (

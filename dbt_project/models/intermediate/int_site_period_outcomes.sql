@@ -3,7 +3,8 @@
 -- Incremental by site (macros/site_fingerprints.sql): only the sites whose
 -- case outcomes or current model versions changed are summed again.
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ delete_changed_sites(this, scored_site_fingerprints()) }}") }}
+          pre_hook="{{ delete_changed_sites(this, scored_site_fingerprints()) }}",
+          post_hook="{{ record_site_fingerprints() }}") }}
 
 with to_build as (
     {{ sites_to_build(this, scored_site_fingerprints()) }}

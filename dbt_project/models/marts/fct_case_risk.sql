@@ -16,7 +16,8 @@
 -- Incremental by site (macros/site_fingerprints.sql): only sites whose case
 -- outcomes or current model versions changed are scored again.
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ delete_changed_sites(this, scored_site_fingerprints()) }}") }}
+          pre_hook="{{ delete_changed_sites(this, scored_site_fingerprints()) }}",
+          post_hook="{{ record_site_fingerprints() }}") }}
 {%- set factors = risk_factor_columns() %}
 
 with to_build as (

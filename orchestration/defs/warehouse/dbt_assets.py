@@ -5,6 +5,7 @@ fresh clone) or older than a file of the dbt project, and is reused after that.
 """
 
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -34,15 +35,34 @@ class CqiDbtTranslator(DagsterDbtTranslator):
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 
+def _project_files() -> list[Path]:
+    return sorted([DBT_PROJECT_DIR / "dbt_project.yml",
+                   *(p for folder in ("models", "macros", "tests", "seeds")
+                     for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file())])
+
+
 def _manifest_is_stale(manifest: Path) -> bool:
     """Missing, or older than a file of the dbt project (an edited model must not run from an old manifest)."""
     if not manifest.exists():
         return True
     built = manifest.stat().st_mtime
-    sources = [DBT_PROJECT_DIR / "dbt_project.yml",
-               *(p for folder in ("models", "macros", "tests", "seeds") for p in (DBT_PROJECT_DIR / folder).rglob("*")
-                 if p.is_file())]
-    return any(p.stat().st_mtime > built for p in sources)
+    return any(p.stat().st_mtime > built for p in _project_files())
+
+
+@cache
+def dbt_project_code() -> str:
+    """A digest of the dbt project's files and dbt's version: what recorded test passes hold for.
+
+    dbt reads it as CQI_DBT_CODE (macros/site_tested.sql): a data test skips
+    the sites it passed only under the same code, so an edited test, macro,
+    model or seed, or another dbt, tests every row again.
+    """
+    digest = hashlib.sha256(f"dbt-core {metadata.version('dbt-core')} dbt-duckdb {metadata.version('dbt-duckdb')}"
+                            .encode())
+    for path in _project_files():
+        digest.update(f"\0{path.relative_to(DBT_PROJECT_DIR)}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 @cache
@@ -74,7 +94,12 @@ class CqiDbtCliResource(DbtCliResource):
         return None
 
     def cli(self, args, **kwargs):
-        """dagster-dbt's invocation, with dbt run in this process (dbt_in_process.py says why)."""
+        """dagster-dbt's invocation, with dbt run in this process (dbt_in_process.py says why).
+
+        dbt sees the project's code digest (``dbt_project_code``): its data
+        tests then skip the sites they already passed (macros/site_tested.sql).
+        """
+        os.environ["CQI_DBT_CODE"] = dbt_project_code()
         with dbt_in_this_process():
             return super().cli(args, **kwargs)
 
