@@ -1,5 +1,6 @@
-{#- Data tests of the site-incremental models test only the sites they have
-    not yet passed with those sites' current rows.
+{#- Data tests of the site-incremental models (and of the case view they
+    read) test only the sites they have not yet passed with those sites'
+    current rows.
 
     An incremental build rewrites only the sites whose fingerprint moved
     (site_fingerprints.sql), yet each data test read the whole table: at M
@@ -9,8 +10,9 @@
     over columns that include site_id) now reads only the sites it has not
     passed at their current fingerprint:
 
-    - every site-incremental model records, after each build, its sites'
-      fingerprints (``record_site_fingerprints``, a post-hook);
+    - every site-incremental model, and stg_registry__cases, records after
+      each build its sites' fingerprints (``record_site_fingerprints``, a
+      post-hook);
     - at the end of a run, each such test that passed records those
       fingerprints as passed (``record_site_test_passes``, on-run-end);
     - ``get_where_subquery`` (dbt's hook for a test's model) lists the
@@ -37,25 +39,34 @@
     {%- endif %}
 {% endmacro %}
 
-{#- Post-hook of a site-incremental model: the fingerprint of each of its sites. -#}
-{% macro record_site_fingerprints() %}
+{#- Post-hook of a model whose rows of a site depend only on that site's
+    inputs: the fingerprint of each of its sites. By default the fingerprints
+    its rows carry (the site-incremental models); a view passes the query of
+    its sites' fingerprints. -#}
+{% macro record_site_fingerprints(fingerprints=none) %}
     delete from dbt_state.site_fingerprints where model_id = '{{ model.unique_id }}';
     insert into dbt_state.site_fingerprints
+    {%- if fingerprints %}
+    select '{{ model.unique_id }}', site_id, site_fingerprint from ({{ fingerprints }})
+    {%- else %}
     select '{{ model.unique_id }}', site_id, any_value(site_fingerprint)
     from {{ this }}
     group by site_id
+    {%- endif %}
 {% endmacro %}
 
 {%- macro project_code() -%}
     {{- return(env_var('CQI_DBT_CODE', '')) -}}
 {%- endmacro %}
 
-{#- The site-incremental model a test reads, when the test's verdict is a
-    verdict on each site's rows alone; none otherwise. -#}
+{#- The model a test reads when that model records its sites' fingerprints
+    and the test's verdict is a verdict on each site's rows alone; none
+    otherwise. -#}
 {% macro site_local_test(test) %}
     {%- set attached = graph.get('nodes', {}).get(test.attached_node or '') if test.resource_type == 'test' else none -%}
-    {%- if not attached or attached.config.materialized != 'incremental'
-          or 'site_fingerprint' not in attached.columns or not test.test_metadata -%}
+    {#- graph nodes are dictionaries, their config keyed as in manifest.json -#}
+    {%- set hooks = attached.config['post-hook'] | map(attribute='sql') | join(' ') if attached else '' -%}
+    {%- if 'record_site_fingerprints' not in hooks or not test.test_metadata -%}
         {{- return(none) -}}
     {%- endif -%}
     {%- set name, kwargs = test.test_metadata.name, test.test_metadata.kwargs -%}

@@ -1,6 +1,10 @@
 -- The current version of every case: rows of the latest accepted submission
 -- of their site and period. A case number repeated within a site-period
 -- keeps its last row (the duplicate itself is a data-quality query).
+-- A site's rows depend only on its current submissions: their fingerprints
+-- let the data tests skip the sites they passed (macros/site_tested.sql).
+{{ config(post_hook="{{ record_site_fingerprints(site_input_fingerprints(model_inputs_checksum())) }}") }}
+
 with cases as (
     select * from {{ source('raw', 'cases') }}
 ),
