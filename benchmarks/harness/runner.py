@@ -31,10 +31,10 @@ from .work import STAGES, stage_of
 FLOOR_COUNTERPART = {"intake": "read_cast", "quality": "checks", "dbt_build": "observed_expected"}
 
 
-def measured(command: list[str], env: dict, out: Path | None = None) -> dict:
+def measured(command: list[str], env: dict, out: Path | None = None, cwd: Path = PROJECT_ROOT) -> dict:
     """Run ``command`` as a child, sample its tree's memory, return its JSON (if any) and the samples."""
     spawned = time.time()
-    child = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     sampler = TreeSampler(child.pid).start()
     stdout, stderr = child.communicate()
     exited = time.time()
