@@ -15,7 +15,7 @@ run the same incremental cycle on copies of one data folder, alternating,
   environment and worker. Every dbt, Dagster and Python import is that
   version's own.
 
-    .venv/bin/python benchmarks/bench_incremental_ab.py --before d6a872a [--after HEAD] [--rounds 2]
+    .venv/bin/python -m benchmarks.bench_incremental_ab --before d6a872a [--after HEAD] [--rounds 2]
 """
 
 from __future__ import annotations
