@@ -83,13 +83,15 @@ def main() -> None:
     warm_up, timed = (changed_resubmission(source, root / "resent", added) for added in (1, 2))
     try:
         for label, checkout in versions.items():
-            shutil.copytree(args.work / "data", root / label / "data")
-            assert run_cycle(checkout, root / label / "data", warm_up, source, registry)["success"], label
+            shutil.copytree(args.work / "data", root / label / "data", symlinks=True)
+            warmed = run_cycle(checkout, root / label / "data", warm_up, source, registry)
+            if not warmed["success"]:
+                raise SystemExit(f"{label}: the warm-up cycle failed: {warmed['failed_steps']} {warmed['failed_checks']}")
         for round_ in range(args.rounds):
             for label, checkout in versions.items():
                 work = root / "work"
                 shutil.rmtree(work, ignore_errors=True)
-                shutil.copytree(root / label / "data", work / "data")
+                shutil.copytree(root / label / "data", work / "data", symlinks=True)
                 cycle = run_cycle(checkout, work / "data", timed, source, registry)
                 print(json.dumps({"round": round_ + 1, "version": label, "commit": args.before if label == "before"
                                   else args.after, "success": cycle["success"], "cycle_s": cycle["cycle_s"],
