@@ -15,10 +15,10 @@
       post-hook);
     - at the end of a run, each such test that passed records those
       fingerprints as passed (``record_site_test_passes``, on-run-end);
-    - ``get_where_subquery`` (dbt's hook for a test's model) lists the
-      model's sites without a pass at their current fingerprint; the test
-      reads those sites only (rows of a site are stored together, so DuckDB
-      skips the others' row groups).
+    - ``get_where_subquery`` (dbt's hook for a test's model) leaves out the
+      model's sites with a pass at their current fingerprint: the test reads
+      every other row, those of a site without a recorded fingerprint or
+      with no site included.
 
     A test that fails or warns records nothing: its sites stay untested and
     it keeps failing until they are fixed. Passes are kept under the code of
@@ -77,9 +77,10 @@
     {{- return(none) -}}
 {% endmacro %}
 
-{#- The sites of ``attached`` this test has not passed at their current
-    fingerprint; none when every row is to be tested. -#}
-{% macro untested_sites(relation) %}
+{#- The sites of the model this test reads that it has passed at their
+    current fingerprint (rows of any other site, or with no site, are read);
+    none when no site is. -#}
+{% macro passed_sites(relation) %}
     {%- if not execute or not project_code() or flags.FULL_REFRESH -%}
         {{- return(none) -}}
     {%- endif -%}
@@ -88,37 +89,30 @@
         {{- return(none) -}}
     {%- endif -%}
     {%- set query -%}
-        select
-            fingerprints.site_id,
-            passed.site_id is not null as is_passed
+        select fingerprints.site_id
         from dbt_state.site_fingerprints as fingerprints
-        left join dbt_state.passed_site_tests as passed
-            on passed.test_id = '{{ model.unique_id }}'
-            and passed.project_code = '{{ project_code() }}'
-            and passed.site_id = fingerprints.site_id
+        inner join dbt_state.passed_site_tests as passed
+            on passed.site_id = fingerprints.site_id
             and passed.site_fingerprint = fingerprints.site_fingerprint
         where fingerprints.model_id = '{{ attached.unique_id }}'
+            and passed.test_id = '{{ model.unique_id }}'
+            and passed.project_code = '{{ project_code() }}'
+        order by fingerprints.site_id
     {%- endset -%}
-    {%- set rows = run_query(query).rows -%}
-    {%- set untested = rows | rejectattr('is_passed') | map(attribute='site_id') | list -%}
-    {#- No recorded fingerprints (a model not built since), or nothing passed yet: test everything. -#}
-    {%- if rows | length == 0 or untested | length == rows | length -%}
-        {{- return(none) -}}
-    {%- endif -%}
-    {{- return(untested) -}}
+    {%- set sites = run_query(query).columns[0].values() | list -%}
+    {{- return(sites if sites else none) -}}
 {% endmacro %}
 
-{#- dbt's own get_where_subquery (a test's ``where`` config), narrowed to the untested sites. -#}
+{#- dbt's own get_where_subquery (a test's ``where`` config), without the sites already passed. -#}
 {% macro default__get_where_subquery(relation) -%}
     {%- set conditions = [] -%}
     {%- set where = config.get('where', '') -%}
     {%- if where -%}
         {%- do conditions.append('(' ~ where ~ ')') -%}
     {%- endif -%}
-    {%- set sites = untested_sites(relation) -%}
-    {%- if sites is not none -%}
-        {%- do conditions.append(
-            "site_id in ('" ~ sites | join("', '") ~ "')" if sites else 'false') -%}
+    {%- set passed = passed_sites(relation) -%}
+    {%- if passed -%}
+        {%- do conditions.append("(site_id is null or site_id not in ('" ~ passed | join("', '") ~ "'))") -%}
     {%- endif -%}
     {%- if conditions -%}
         {%- do return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ') ~ ') dbt_subquery') -%}

@@ -191,6 +191,11 @@ class CaseFile:
         return _reader().execute(f"select distinct site_id, case_id from {self._source()} "
                                  f"where case_id is not null").arrow()
 
+    def site_case_ids(self, site_id: str) -> list[str]:
+        """One site's distinct case numbers (the privacy check's case index, a site at a time)."""
+        return [r[0] for r in _reader().execute(f"select distinct case_id from {self._source(site_id)} "
+                                                 f"where case_id is not null").fetchall()]
+
     def frame(self) -> pd.DataFrame:
         """Every case (small publications and tests only)."""
         return self._query(f"select {', '.join(CASE_COLUMNS)} from CASES order by {CASE_ORDER}")

@@ -333,12 +333,26 @@ def _site_names(sites: pd.DataFrame) -> list[tuple[str, Name]]:
     return ids + names
 
 
-def _case_index(case_ids) -> HashedStrings:
+def _case_index(case_ids, memory_dir: Path | None = None) -> HashedStrings:
     """The sites of each case number: from a (site_id, case_id) frame, an object with ``case_owners()``
-    (orchestration/publish/inputs.py's CaseFile) or an index already built."""
+    (orchestration/publish/inputs.py's CaseFile) or an index already built.
+
+    With a ``memory_dir`` and a case file of per-site files, each site's hashes are kept and only
+    changed sites are read (privacy_memory.site_case_hashes)."""
     if isinstance(case_ids, HashedStrings):
         return case_ids
-    return HashedStrings.of_pairs(case_ids if isinstance(case_ids, pd.DataFrame) else case_ids.case_owners())
+    if isinstance(case_ids, pd.DataFrame):
+        return HashedStrings.of_pairs(case_ids)
+    fingerprints = case_ids.fingerprints() if memory_dir is not None else {}
+    if not fingerprints or set(fingerprints) != set(case_ids.site_ids()):
+        return HashedStrings.of_pairs(case_ids.case_owners())
+    from .privacy_memory import site_case_hashes
+
+    kept = site_case_hashes(memory_dir, fingerprints, lambda site: _hashes(case_ids.site_case_ids(site)))
+    names = sorted(kept)
+    return HashedStrings(np.concatenate([kept[site] for site in names] or [np.zeros(0, dtype=np.uint64)]),
+                         np.repeat(np.arange(len(names), dtype=np.int32), [len(kept[site]) for site in names]),
+                         names)
 
 
 def _key_lookup(patient_keys) -> Callable[[set[str]], set[str]]:
@@ -545,7 +559,8 @@ def privacy_problems_by_kind(folder: Path, registry: Registry, sites: pd.DataFra
     ``patient_keys``: a set of strings, a ``HashedStrings`` index or a function saying which of a set
     of 64-hex tokens are patient keys; ``memory_dir``: where what the scans found is kept (see
     ``Checks``)."""
-    checks = Checks(folder, sites=sites, case_ids=case_ids, registry=registry, patient_keys=patient_keys)
+    checks = Checks(folder, sites=sites, case_ids=_case_index(case_ids, memory_dir), registry=registry,
+                    patient_keys=patient_keys)
     return checks.by_kind(cross_site=True, identifiers=True, threshold=registry.policy.small_cell_threshold,
                           workers=workers, memory_dir=memory_dir)
 

@@ -116,3 +116,38 @@ class ContentMemory:
         for part in self.folder.glob("part-*.npy"):
             if part.name not in used:
                 part.unlink(missing_ok=True)
+
+
+CASE_HASHES = "cases"
+
+
+def site_case_hashes(memory_dir: Path, fingerprints: dict[str, list], read_site) -> dict[str, np.ndarray]:
+    """Each site's case-number hashes, read (``read_site(site) -> hashes``) only for sites not kept.
+
+    The case index of the privacy checks holds every site's case numbers,
+    hashed: a million at state scale, ten million nationally, read from the
+    publication's case file and hashed again at every publication though
+    one site changed. A site's hashes are kept under ``cases/`` by the
+    fingerprint of its rows in the case file (row count and row-hash sum,
+    inputs.py) and the checking code: the same rows give the same case
+    numbers. After a publication only its sites' entries are kept.
+    """
+    folder = memory_dir / CASE_HASHES
+    folder.mkdir(parents=True, exist_ok=True)
+    code = hashlib.sha256((Path(__file__).parent / "privacy.py").read_bytes()).hexdigest()
+    wanted, hashes = {}, {}
+    for site, fingerprint in fingerprints.items():
+        key = hashlib.sha256(json.dumps([code, site, fingerprint]).encode("utf-8")).hexdigest()
+        wanted[key] = site
+        path = folder / f"{key}.npy"
+        try:
+            hashes[site] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            hashes[site] = np.asarray(read_site(site), dtype=np.uint64)
+            temporary = folder / f".{key}.{uuid.uuid4().hex}.npy"
+            np.save(temporary, hashes[site], allow_pickle=False)
+            os.replace(temporary, path)
+    for stale in folder.glob("*.npy"):
+        if stale.stem not in wanted:
+            stale.unlink(missing_ok=True)
+    return hashes

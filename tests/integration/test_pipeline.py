@@ -465,16 +465,16 @@ def _site_local_tests() -> set:
     return local
 
 
-def _site_filters(results: dict) -> dict:
-    """Per data test: the sites its query read ('all', a tuple of sites, or () for none)."""
+def _site_filters(results: dict, sites: set) -> dict:
+    """Per data test: the sites of ``sites`` its query read ('all' when it was not narrowed)."""
     import re
     filters = {}
     for key, result in results.items():
         if key.startswith("test."):
-            code = result["compiled_code"]
-            listed = re.search(r"where site_id in \(([^)]*)\)\) dbt_subquery", code)
-            filters[key] = (tuple(re.findall(r"'([^']*)'", listed.group(1))) if listed
-                            else () if "where false) dbt_subquery" in code else "all")
+            left_out = re.search(r"where \(site_id is null or site_id not in \(([^)]*)\)\)\) dbt_subquery",
+                                 result["compiled_code"])
+            filters[key] = (frozenset(sites - set(re.findall(r"'([^']*)'", left_out.group(1)))) if left_out
+                            else "all")
     return filters
 
 
@@ -485,16 +485,20 @@ def test_data_tests_of_site_incremental_models_read_only_the_sites_they_have_not
     shutil.copytree(folders.warehouse.parent / ".cache", tmp_path / ".cache")
     local = _site_local_tests()
     assert len(local) >= 20
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        sites = {s for (s,) in con.execute("select distinct site_id from intake.current_submission_periods").fetchall()}
+    assert len(sites) >= 3
+    nothing, everything = frozenset(), "all"
 
-    first = _site_filters(_dbt_build(warehouse, tmp_path / "t1", code="code-1"))
-    assert set(first.values()) == {"all"}, "no pass recorded under this code yet: every row is tested"
-    again = _site_filters(_dbt_build(warehouse, tmp_path / "t2", code="code-1"))
-    assert {k for k, v in again.items() if v == ()} == local, "nothing changed: the site-local tests read nothing"
-    assert {k for k, v in again.items() if v == "all"} == set(again) - local
+    first = _site_filters(_dbt_build(warehouse, tmp_path / "t1", code="code-1"), sites)
+    assert set(first.values()) == {everything}, "no pass recorded under this code yet: every row is tested"
+    again = _site_filters(_dbt_build(warehouse, tmp_path / "t2", code="code-1"), sites)
+    assert {k for k, v in again.items() if v == nothing} == local, "nothing changed: the site-local tests read nothing"
+    assert {k for k, v in again.items() if v == everything} == set(again) - local
 
     site = _resubmit_first_site_period(warehouse)
-    resubmitted = _site_filters(_dbt_build(warehouse, tmp_path / "t3", code="code-1"))
-    assert {k for k, v in resubmitted.items() if v == (site,)} == local, "only the resubmitting site is read"
+    resubmitted = _site_filters(_dbt_build(warehouse, tmp_path / "t3", code="code-1"), sites)
+    assert {k for k, v in resubmitted.items() if v == {site}} == local, "only the resubmitting site is read"
 
     # A failing test records no pass: the site is read, and fails, until its rows are fixed.
     unique = next(k for k in local if k.startswith("test.cqi_warehouse.unique_combination_fct_case_risk"))
@@ -505,19 +509,25 @@ def test_data_tests_of_site_incremental_models_read_only_the_sites_they_have_not
     for target in ("t6", "t7"):
         failing = _dbt_build(warehouse, tmp_path / target, "--select", "fct_case_risk", command="test",
                              code="code-1", check=False)
-        assert failing[unique]["status"] == "fail" and _site_filters(failing)[unique] == (site,), target
+        assert failing[unique]["status"] == "fail" and _site_filters(failing, sites)[unique] == {site}, target
     with duckdb.connect(str(warehouse)) as con:
         con.execute("create temp table kept as select distinct * from marts.fct_case_risk where site_id = ?", [site])
         con.execute("delete from marts.fct_case_risk where site_id = ?", [site])
         con.execute("insert into marts.fct_case_risk select * from kept")
     fixed = _dbt_build(warehouse, tmp_path / "t8", "--select", "fct_case_risk", command="test", code="code-1")
-    assert fixed[unique]["status"] == "pass" and _site_filters(fixed)[unique] == (site,)
+    assert fixed[unique]["status"] == "pass" and _site_filters(fixed, sites)[unique] == {site}
     after = _dbt_build(warehouse, tmp_path / "t9", "--select", "fct_case_risk", command="test", code="code-1")
-    assert _site_filters(after)[unique] == ()
+    assert _site_filters(after, sites)[unique] == nothing
+    # only a recorded pass leaves a site out: a site whose fingerprint is not recorded is read
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("delete from dbt_state.site_fingerprints where site_id = ? and model_id = ?",
+                    [site, "model.cqi_warehouse.fct_case_risk"])
+    unrecorded = _dbt_build(warehouse, tmp_path / "t9b", "--select", "fct_case_risk", command="test", code="code-1")
+    assert _site_filters(unrecorded, sites)[unique] == {site}
 
-    other_code = _site_filters(_dbt_build(warehouse, tmp_path / "t10", command="test", code="code-2"))
-    without_code = _site_filters(_dbt_build(warehouse, tmp_path / "t11", command="test"))
-    assert set(other_code.values()) == set(without_code.values()) == {"all"}, \
+    other_code = _site_filters(_dbt_build(warehouse, tmp_path / "t10", command="test", code="code-2"), sites)
+    without_code = _site_filters(_dbt_build(warehouse, tmp_path / "t11", command="test"), sites)
+    assert set(other_code.values()) == set(without_code.values()) == {everything}, \
         "another project code, or none (an analyst's dbt), tests every row"
 
 

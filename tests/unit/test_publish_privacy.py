@@ -216,3 +216,44 @@ def test_the_memory_keeps_the_contents_of_the_last_publication_only(clean, tmp_p
     second = json.loads((memory / "index.json").read_text())["entries"]
     assert len(first - set(second)) == 1 and len(set(second) - first) == 1
     assert {p.name for p in memory.glob("part-*.npy")} == {entry["part"] for entry in second.values()}
+
+
+def _case_file(cases: pd.DataFrame, path: Path) -> CaseFile:
+    return CaseFile.of_frame(cases.assign(period="2025Q1", operation_date=pd.Timestamp("2025-01-02"), measure_id="m",
+                                          is_event=False, expected_probability=0.1), path)
+
+
+def test_the_case_index_reads_only_sites_whose_cases_changed_and_finds_what_one_built_afresh_finds(
+        clean, tmp_path_factory, monkeypatch):
+    from orchestration.publish.privacy import _case_index
+
+    folder, memory = tmp_path_factory.mktemp("cases"), tmp_path_factory.mktemp("memory")
+    read, site_case_ids = [], CaseFile.site_case_ids
+    monkeypatch.setattr(CaseFile, "site_case_ids", lambda self, site: read.append(site) or site_case_ids(self, site))
+    tokens = ["K-1001", "K-1002", "K-2001", "SHARED-9", "K-9999", "S01", "k-1001"]
+
+    def found(index):
+        return index.found(tokens)
+
+    first = _case_file(CASES, folder / "first")
+    assert found(_case_index(first, memory)) == found(HashedStrings.of_pairs(CASES)) != {}
+    assert sorted(read) == ["S01", "S02", "S03"]
+    read.clear()
+    assert found(_case_index(first, memory)) == found(HashedStrings.of_pairs(CASES)) and read == []
+
+    resubmitted = pd.concat([CASES, pd.DataFrame({"site_id": ["S02"], "case_id": ["K-1001"]})])
+    second = _case_file(resubmitted, folder / "second")
+    index = _case_index(second, memory)
+    assert read == ["S02"], "only the resubmitting site is read"
+    assert found(index) == found(HashedStrings.of_pairs(resubmitted))
+    assert found(index)["K-1001"] == frozenset({"S01", "S02"})
+    assert len(list((memory / "cases").glob("*.npy"))) == 3, "the replaced entry of S02 is gone"
+
+    read.clear()
+    for kept in (memory / "cases").glob("*.npy"):
+        kept.write_bytes(b"damaged")
+    assert found(_case_index(second, memory)) == found(HashedStrings.of_pairs(resubmitted))
+    assert sorted(read) == ["S01", "S02", "S03"], "a damaged entry is read again"
+    # the checks over a publication give the same verdict with the kept index
+    _package(clean, "S01", **{"notes.csv": "case\nK-2001\n"})
+    assert _problems(clean, second, memory=memory) == _problems(clean, resubmitted) != ([], [], [])
