@@ -3,9 +3,9 @@
     those inputs plus ``extra``: e.g. the measures' definitions or the current
     model versions, so a change there rebuilds every site). On an incremental
     build ``delete_changed_sites`` (a pre-hook) removes the rows of every site
-    whose fingerprint moved, and the model selects only sites without rows:
-    a site that did not change is neither read nor written. A full build
-    (first run, --full-refresh) does all sites. -#}
+    whose fingerprint moved, and the model selects only those sites and new
+    ones (``site_changes``): a site that did not change is neither read nor
+    written. A full build (first run, --full-refresh) does all sites. -#}
 
 {#- One row per site with the fingerprint of its current submission and
     quality grade for each period and its blinded code. -#}
@@ -22,9 +22,65 @@
     group by site_id
 {% endmacro %}
 
-{#- Pre-hook: delete the rows of sites whose fingerprint differs from
-    ``fingerprints`` (a select of site_id, site_fingerprint), and of sites gone.
-    A table built before fingerprints existed gets the column and is emptied
+{#- The sites whose rows an incremental build must delete (``stale``: built
+    from other inputs, or gone) and build (``build``: new or stale), from
+    ``fingerprints`` (a select of site_id, site_fingerprint) and the
+    fingerprints the model's rows carry. Each is a list of sites, or none
+    (every site) on a full build or when the table predates fingerprints.
+
+    Worked out when the model is compiled, so the model and its hooks read
+    the listed sites by name: DuckDB skips other sites' row groups for
+    ``site_id in ('S033')``, but reads every row for ``site_id in (select
+    ...)``, and the case view's window runs over every case first (0.3 s to
+    1.3 s per model at M, instead of 0.03 s). -#}
+{% macro site_changes(relation, fingerprints) %}
+    {%- if not execute or not is_incremental()
+          or 'site_fingerprint' not in (adapter.get_columns_in_relation(relation) | map(attribute='name') | list) -%}
+        {{- return({'stale': none, 'build': none}) -}}
+    {%- endif -%}
+    {%- set query -%}
+        with built as (
+            select site_id, min(site_fingerprint) as lowest, max(site_fingerprint) as highest
+            from {{ relation }}
+            group by site_id
+        ),
+
+        now as (
+            {{ fingerprints }}
+        ),
+
+        compared as (
+            select
+                coalesce(built.site_id, now.site_id) as site_id,
+                built.site_id is not null as is_built,
+                now.site_id is not null as is_current,
+                is_built and (not is_current or built.lowest is distinct from now.site_fingerprint
+                              or built.highest is distinct from now.site_fingerprint) as is_stale
+            from built
+            full join now on built.site_id = now.site_id
+            where coalesce(built.site_id, now.site_id) is not null
+        )
+
+        select site_id, is_stale, is_current and (is_stale or not is_built) as is_to_build
+        from compared
+        where is_stale or (is_current and not is_built)
+        order by site_id
+    {%- endset -%}
+    {%- set rows = run_query(query).rows -%}
+    {{- return({'stale': rows | selectattr('is_stale') | map(attribute='site_id') | list,
+                'build': rows | selectattr('is_to_build') | map(attribute='site_id') | list}) -}}
+{% endmacro %}
+
+{#- ``column in (...)`` of the listed sites, ``false`` for none, ``true`` for every site (none). -#}
+{% macro site_in(sites, column='site_id') -%}
+    {%- if sites is none -%}true
+    {%- elif sites -%}{{ column }} in ('{{ sites | join("', '") }}')
+    {%- else -%}false
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook: delete the rows of stale sites and rows without a site. A
+    table built before fingerprints existed gets the column and is emptied
     (every site rebuilt). -#}
 {% macro delete_changed_sites(relation, fingerprints) %}
     {%- if is_incremental() and 'site_fingerprint' not in (adapter.get_columns_in_relation(relation)
@@ -32,21 +88,15 @@
     alter table {{ relation }} add column site_fingerprint varchar;
     delete from {{ relation }}
     {%- elif is_incremental() %}
-    delete from {{ relation }} as built
-    where not exists (
-        select 1 from ({{ fingerprints }}) as now
-        where now.site_id = built.site_id and now.site_fingerprint = built.site_fingerprint
-    )
+    delete from {{ relation }} where site_id is null or {{ site_in(site_changes(relation, fingerprints).stale) }}
     {%- endif %}
 {% endmacro %}
 
-{#- The sites of ``fingerprints`` that have no rows in the model (all of them on a full build). -#}
-{% macro sites_to_build(relation, fingerprints) %}
+{#- The listed sites of ``fingerprints`` (every site when none), with their fingerprints. -#}
+{% macro sites_to_build(fingerprints, sites) %}
     select now.site_id, now.site_fingerprint
     from ({{ fingerprints }}) as now
-    {%- if is_incremental() %}
-    where not exists (select 1 from {{ relation }} as built where built.site_id = now.site_id)
-    {%- endif %}
+    where {{ site_in(sites, 'now.site_id') }}
 {% endmacro %}
 
 {#- What every site's rows also depend on: this model's own SQL (an edited

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -424,8 +425,22 @@ def test_an_incremental_dbt_build_rewrites_only_the_resubmitting_site_and_equals
     shutil.copy(incremental, full)
     with duckdb.connect(str(incremental)) as con:
         planted = _plant_canaries(con, [site, other])
-    _dbt_build(incremental, tmp_path / "incremental" / "target")
+        # a third site with one row built from other inputs, and a row without a site: both must go
+        third = con.execute("select min(site_id) from marts.fct_case_risk where site_id not in (?, ?)",
+                            [site, other]).fetchone()[0]
+        con.execute("update marts.fct_case_risk set site_fingerprint = 'stale' "
+                    "where rowid = (select min(rowid) from marts.fct_case_risk where site_id = ?)", [third])
+        con.execute("insert into marts.fct_case_risk select * replace (null as site_id) from marts.fct_case_risk "
+                    "where site_id = ? limit 1", [other])
+    results = _dbt_build(incremental, tmp_path / "incremental" / "target")
     _dbt_build(full, tmp_path / "full" / "target", "--full-refresh")
+    # each incremental model named the sites it rebuilds: DuckDB then skips the other sites' rows
+    for table, rebuilt in {"int_case_outcomes": {site}, "int_site_period_outcomes": {site},
+                           "fct_case_risk": {site, third}}.items():
+        compiled = results[f"model.cqi_warehouse.{table}"]["compiled_code"]
+        filters = re.findall(r"site_id in \(([^)]*)\)", compiled)
+        assert filters and all(set(re.findall(r"'([^']*)'", f)) == rebuilt for f in filters), (table, filters)
+        assert "from to_build" not in compiled, table
     fits = [set(json.loads((path.parent / ".cache" / "reliability_fits.json").read_text())["fits"])
             for path in (folders.warehouse, incremental)]
     assert 0 < len(fits[0] & fits[1]) < len(fits[1]), "the resubmitted quarter refitted, the others reused"
@@ -467,11 +482,10 @@ def _site_local_tests() -> set:
 
 def _site_filters(results: dict, sites: set) -> dict:
     """Per data test: the sites of ``sites`` its query read ('all' when it was not narrowed)."""
-    import re
     filters = {}
     for key, result in results.items():
         if key.startswith("test."):
-            left_out = re.search(r"where \(site_id is null or site_id not in \(([^)]*)\)\)\) dbt_subquery",
+            left_out = re.search(r"where \(site_id is null or not list_contains\(\[([^\]]*)\], site_id\)\)\) dbt_subquery",
                                  result["compiled_code"])
             filters[key] = (frozenset(sites - set(re.findall(r"'([^']*)'", left_out.group(1)))) if left_out
                             else "all")

@@ -9,13 +9,15 @@
           post_hook="{{ record_site_fingerprints() }}") }}
 {%- set measures = registry_measures() %}
 
+{%- set sites = site_changes(this, case_outcome_fingerprints()).build %}
+
 with to_build as (
-    {{ sites_to_build(this, case_outcome_fingerprints()) }}
+    {{ sites_to_build(case_outcome_fingerprints(), sites) }}
 ),
 
 cases as (
     select * from {{ ref('stg_registry__cases') }}
-    where site_id in (select site_id from to_build)
+    where {{ site_in(sites) }}
 ),
 
 site_periods as (

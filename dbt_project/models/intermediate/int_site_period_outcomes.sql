@@ -6,18 +6,20 @@
           pre_hook="{{ delete_changed_sites(this, scored_site_fingerprints()) }}",
           post_hook="{{ record_site_fingerprints() }}") }}
 
+{%- set sites = site_changes(this, scored_site_fingerprints()).build %}
+
 with to_build as (
-    {{ sites_to_build(this, scored_site_fingerprints()) }}
+    {{ sites_to_build(scored_site_fingerprints(), sites) }}
 ),
 
 outcomes as (
     select * from {{ ref('int_case_outcomes') }}
-    where site_id in (select site_id from to_build)
+    where {{ site_in(sites) }}
 ),
 
 risk as (
     select * from {{ ref('fct_case_risk') }}
-    where site_id in (select site_id from to_build)
+    where {{ site_in(sites) }}
 ),
 
 sites as (

@@ -20,13 +20,15 @@
           post_hook="{{ record_site_fingerprints() }}") }}
 {%- set factors = risk_factor_columns() %}
 
+{%- set sites = site_changes(this, scored_site_fingerprints()).build %}
+
 with to_build as (
-    {{ sites_to_build(this, scored_site_fingerprints()) }}
+    {{ sites_to_build(scored_site_fingerprints(), sites) }}
 ),
 
 outcomes as (
     select * from {{ ref('int_case_outcomes') }}
-    where is_counted and site_id in (select site_id from to_build)
+    where is_counted and {{ site_in(sites) }}
 ),
 
 cases as (
@@ -39,7 +41,7 @@ cases as (
         coalesce(cast("{{ factor }}" as varchar), '(missing)') as "{{ factor }}__level"
         {%- endfor %}
     from {{ ref('stg_registry__cases') }}
-    where site_id in (select site_id from to_build)
+    where {{ site_in(sites) }}
 ),
 
 versions as (
