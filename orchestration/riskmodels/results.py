@@ -44,14 +44,22 @@ RESULT_COLUMNS = [
 ]
 
 
+INPUT_COLUMNS = ["site_id", "blinded_code", "period", "measure_id", "quality_status", "is_included", "cases",
+                 "observed", "expected", "variance"]
+
+
 def _prepared(site_periods: pd.DataFrame, measures: pd.DataFrame) -> pd.DataFrame:
-    """The input joined to the measures and sorted, as both entry points group it.
+    """The input's columns the results read, joined to the measures and sorted, as both entry points group it.
+
+    Other columns of the input (a fingerprint, say) are left out, so that a
+    group's rows, and so its key in ``stored_groups``, are what it is computed from.
 
     Shared so that :func:`funnel_curves` sees each group's rows in the same
     order as :func:`site_results`: the funnel's sums and trimming depend on
     row order in the last bit.
     """
-    frame = site_periods.merge(measures.rename(columns={"label": "measure_label"}), on="measure_id", how="left")
+    frame = site_periods[INPUT_COLUMNS].merge(measures.rename(columns={"label": "measure_label"}), on="measure_id",
+                                              how="left")
     return frame.sort_values(["measure_id", "period", "site_id"]).reset_index(drop=True)
 
 
@@ -140,20 +148,36 @@ def _one_group(group: pd.DataFrame, policy, fits=None) -> tuple[pd.DataFrame, pd
     return out, _curve(group, funnel)
 
 
+def _stored_or_computed(group: pd.DataFrame, policy, fits, groups) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """``_one_group``, or its results from ``groups`` (``stored_groups.StoredGroups``) when its rows are unchanged."""
+    if groups is None:
+        return _one_group(group, policy, fits)
+    from .stored_groups import group_key
+
+    key = group_key(group, policy)
+    stored = groups.get(key)
+    if stored is None:
+        stored = _one_group(group, policy, fits)
+        groups.put(key, *stored)
+    return stored
+
+
 def site_results(site_periods: pd.DataFrame, measures: pd.DataFrame, policy,
-                 fits=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 fits=None, groups=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Results per site, period and measure, and the funnel curves per period and measure.
 
     ``site_periods``: site_id, blinded_code, period, measure_id, quality_status,
     is_included, cases, observed, expected, variance (sum of p(1-p)).
     ``measures``: measure_id, label, direction. ``policy``: the registry policy.
     ``fits``: random-intercept fits already made (``stats.reliability_table``;
-    ``stored_fits.StoredFits`` keeps them between builds).
+    ``stored_fits.StoredFits`` keeps them between builds). ``groups``: the
+    results of (measure, period) groups already computed, by their rows
+    (``stored_groups.StoredGroups``); a new group's are added to it.
     """
     frame = _prepared(site_periods, measures)
     parts, curves = [], []
     for _, group in frame.groupby(["measure_id", "period"], sort=True):
-        result, curve = _one_group(group, policy, fits)
+        result, curve = _stored_or_computed(group, policy, fits, groups)
         parts.append(result)
         if curve is not None:
             curves.append(curve)
@@ -178,7 +202,7 @@ def site_results(site_periods: pd.DataFrame, measures: pd.DataFrame, policy,
     return results[RESULT_COLUMNS].reset_index(drop=True), _curves_frame(curves)
 
 
-def funnel_curves(site_periods: pd.DataFrame, measures: pd.DataFrame, policy) -> pd.DataFrame:
+def funnel_curves(site_periods: pd.DataFrame, measures: pd.DataFrame, policy, groups=None) -> pd.DataFrame:
     """The funnel curves per period and measure: exactly ``site_results(...)[1]``, computed alone.
 
     The curves depend only on each group's included rows and the funnel
@@ -187,11 +211,22 @@ def funnel_curves(site_periods: pd.DataFrame, measures: pd.DataFrame, policy) ->
     ranks and positive deviance), which dominates its time; the dbt model
     ``mart_funnel_limits`` needs only the curves. The same grouping and
     helpers give the same frame to the last bit (tests/unit/test_site_results.py).
+    ``groups`` (``stored_groups.StoredGroups``, read only): a group whose
+    rows ``site_results`` has seen gives its stored curve.
     """
     frame = _prepared(site_periods, measures)
     curves = []
     for _, group in frame.groupby(["measure_id", "period"], sort=True):
-        ok = _included(group)
-        if not ok.empty:
-            curves.append(_curve(group, _funnel(ok, policy)))
+        stored = None
+        if groups is not None:
+            from .stored_groups import group_key
+
+            stored = groups.get(group_key(group, policy))
+        if stored is not None:
+            curve = stored[1]
+        else:
+            ok = _included(group)
+            curve = None if ok.empty else _curve(group, _funnel(ok, policy))
+        if curve is not None:
+            curves.append(curve)
     return _curves_frame(curves)

@@ -441,6 +441,7 @@ def test_an_incremental_dbt_build_rewrites_only_the_resubmitting_site_and_equals
         filters = re.findall(r"site_id in \(([^)]*)\)", compiled)
         assert filters and all(set(re.findall(r"'([^']*)'", f)) == rebuilt for f in filters), (table, filters)
         assert "from to_build" not in compiled, table
+    # the canary blinded code is in every measure-period: no stored group is reused, but unchanged fits are
     fits = [set(json.loads((path.parent / ".cache" / "reliability_fits.json").read_text())["fits"])
             for path in (folders.warehouse, incremental)]
     assert 0 < len(fits[0] & fits[1]) < len(fits[1]), "the resubmitted quarter refitted, the others reused"
@@ -492,6 +493,11 @@ def _site_filters(results: dict, sites: set) -> dict:
     return filters
 
 
+def _stored_group_keys(warehouse_dir: Path) -> set:
+    """The measure-period groups of site results stored beside the warehouse (riskmodels/stored_groups.py)."""
+    return set(pd.read_parquet(warehouse_dir / ".cache" / "site_result_groups" / "results.parquet")["_group_key"])
+
+
 def test_data_tests_of_site_incremental_models_read_only_the_sites_they_have_not_passed(pipeline, tmp_path):
     _, folders, _, _ = pipeline
     warehouse = tmp_path / "warehouse.duckdb"
@@ -511,8 +517,12 @@ def test_data_tests_of_site_incremental_models_read_only_the_sites_they_have_not
     assert {k for k, v in again.items() if v == everything} == set(again) - local
 
     site = _resubmit_first_site_period(warehouse)
+    groups_before = _stored_group_keys(tmp_path)
     resubmitted = _site_filters(_dbt_build(warehouse, tmp_path / "t3", code="code-1"), sites)
     assert {k for k, v in resubmitted.items() if v == {site}} == local, "only the resubmitting site is read"
+    groups_after = _stored_group_keys(tmp_path)
+    assert 0 < len(groups_before & groups_after) < len(groups_after), \
+        "the site results of the resubmitted quarter were computed, the other measure-periods' read back"
 
     # A failing test records no pass: the site is read, and fails, until its rows are fixed.
     unique = next(k for k in local if k.startswith("test.cqi_warehouse.unique_combination_fct_case_risk"))
