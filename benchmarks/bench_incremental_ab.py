@@ -8,7 +8,9 @@ run the same incremental cycle on copies of one data folder, alternating,
 - The data folder is the one the M harness left (``--work``). Each version
   first brings a copy of it to its own state, untimed: a first resubmission
   (the harness's resubmitted file with one more case) is run through it, so
-  that its dbt models and tests start from what that version built.
+  that its dbt models and tests start from what that version built. Every
+  cycle runs at the same path, so each version's dbt keeps the parse of its
+  warm-up, as a pipeline running on one data folder does.
 - The timed change is a second resubmission (another case appended), run
   on a fresh copy of that version's folder in each round.
 - Each version runs from a git worktree of its commit, with the harness's
@@ -82,21 +84,27 @@ def main() -> None:
     source, registry = args.work / "source", args.work / "registry"
     warm_up, timed = (changed_resubmission(source, root / "resent", added) for added in (1, 2))
     try:
+        work = root / "work"   # every cycle runs here: dbt's parse of the warm-up stays valid (the path is in it)
         for label, checkout in versions.items():
-            shutil.copytree(args.work / "data", root / label / "data", symlinks=True)
-            warmed = run_cycle(checkout, root / label / "data", warm_up, source, registry)
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.copytree(args.work / "data", work / "data", symlinks=True)
+            warmed = run_cycle(checkout, work / "data", warm_up, source, registry)
             if not warmed["success"]:
                 raise SystemExit(f"{label}: the warm-up cycle failed: {warmed['failed_steps']} {warmed['failed_checks']}")
+            (root / label).mkdir()
+            shutil.move(work / "data", root / label / "data")
         for round_ in range(args.rounds):
             for label, checkout in versions.items():
-                work = root / "work"
                 shutil.rmtree(work, ignore_errors=True)
                 shutil.copytree(root / label / "data", work / "data", symlinks=True)
                 cycle = run_cycle(checkout, work / "data", timed, source, registry)
+                dbt = cycle.get("profile", {}).get("dbt", {})
                 print(json.dumps({"round": round_ + 1, "version": label, "commit": args.before if label == "before"
                                   else args.after, "success": cycle["success"], "cycle_s": cycle["cycle_s"],
                                   "orchestration_s": cycle["orchestration_in_run_s"],
-                                  **{stage: v["wall_s"] for stage, v in cycle["stages"].items()}}), flush=True)
+                                  **{stage: v["wall_s"] for stage, v in cycle["stages"].items()},
+                                  "dbt_elapsed_s": {step: v.get("elapsed_s") for step, v in dbt.items()}}),
+                      flush=True)
     finally:
         for checkout in versions.values():
             subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=PROJECT_ROOT,

@@ -82,7 +82,8 @@ def cycle(out: Path) -> None:
         "run_id": outcome.run_id, "success": outcome.success, "failed_steps": outcome.failed_steps,
         "failed_checks": outcome.failed_checks, "receptions": len(outcome.receptions),
         "steps": steps, "run": run, "materialisations": materialisations, "peak_self_mib": _peak_self_mib(),
-        "profile": {"python_by_step": stacks.by_step(steps), "dbt": dbt_profile(outcome.run_id)},
+        "profile": {"python_by_step": stacks.by_step(steps), "dbt_thread_by_step": stacks.dbt_by_step(steps),
+                    "dbt": dbt_profile(outcome.run_id)},
     }
     result["work"] = work_done(before, result)
     out.write_text(json.dumps(result, indent=2, default=str))

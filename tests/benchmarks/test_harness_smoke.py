@@ -81,3 +81,10 @@ def test_the_readme_section_lists_every_stage(result):
     for stage in STAGES:
         assert f"| {stage} |" in section
     assert "Fixed overhead" in section
+
+
+def test_dbt_s_threads_are_sampled_in_both_dbt_steps(result):
+    sampled = result["full"]["profile"]["dbt_thread_by_step"]
+    assert {"warehouse_models", "mart_models"} <= set(sampled)
+    assert all(row["s"] > 0 and row["in"] for rows in sampled.values() for row in rows)
+    assert any("task/run.py" in row["in"] for row in sampled["mart_models"]), "the models' own work is seen"
