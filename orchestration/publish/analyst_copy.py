@@ -12,6 +12,12 @@ scored cases (``BY_SITE``: millions of rows) are then refreshed only for the
 sites whose rows differ from the warehouse's (a fingerprint per site), so
 after one site resubmits a quarter one site's cases are written, not every
 case of the registry; the small tables are replaced whole.
+
+Their Parquet copy is a folder with a file per site (``fct_case_risk/
+site_id=S001/data_0.parquet``: DuckDB's ``read_parquet('fct_case_risk/*/*.parquet')``
+and pandas' ``read_parquet('fct_case_risk')`` read it whole). A site whose rows
+did not change keeps the previous snapshot's file, as a hard link: at M,
+writing every case again took 1.6 s of each cycle.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import shutil
 from pathlib import Path
 
 import duckdb
+
+from .inputs import _link
 
 TABLES = ["marts.mart_site_results", "marts.mart_funnel_limits", "marts.mart_collaborative_summary",
           "marts.fct_case_risk", "registry.measures", "registry.sites", "models.model_versions"]
@@ -63,12 +71,13 @@ def changed_sites(copy: duckdb.DuckDBPyConnection, table: str) -> list:
         f"where s.n is distinct from c.n or s.fingerprint is distinct from c.fingerprint").fetchall()]
 
 
-def _refresh(copy: duckdb.DuckDBPyConnection, table: str) -> None:
+def _refresh(copy: duckdb.DuckDBPyConnection, table: str) -> list | None:
+    """Make the copy's ``table`` equal to the warehouse's; the sites rewritten, or None when it was replaced whole."""
     local = copy.execute("select current_database()").fetchone()[0]
     columns = _columns(copy, "source", table)
     if table not in BY_SITE or _columns(copy, local, table) != columns:
         copy.execute(f"create or replace table {table} as select * from source.{table}")
-        return
+        return None
     changed = changed_sites(copy, table)
     if changed:
         copy.execute("create or replace temp table changed_sites as select unnest(?) as site_id", [changed])
@@ -76,6 +85,31 @@ def _refresh(copy: duckdb.DuckDBPyConnection, table: str) -> None:
                      f"where c.site_id is not distinct from {table}.site_id)")
         copy.execute(f"insert into {table} select * from source.{table} t where exists "
                      f"(select 1 from changed_sites c where c.site_id is not distinct from t.site_id)")
+    return changed
+
+
+def _write_parquet(copy: duckdb.DuckDBPyConnection, table: str, target: Path, previous: Path | None,
+                   changed: list | None) -> None:
+    """The snapshot's Parquet copy of ``table``; by site for ``BY_SITE``, each unchanged site's file linked
+    from the ``previous`` snapshot folder (``changed``: the sites rewritten, None when every site was)."""
+    name = table.split(".")[1]
+    if table not in BY_SITE:
+        copy.execute(f"copy {table} to {_literal(target / (name + '.parquet'))} (format parquet)")
+        return
+    folder, kept = target / name, {}
+    if previous is not None and changed is not None and (previous / name).is_dir():
+        for (site,) in copy.execute(f"select distinct site_id from {table} where site_id is not null").fetchall():
+            files = sorted((previous / name / f"site_id={site}").glob("*.parquet"))
+            if site not in changed and files:
+                kept[site] = files
+    written = "" if not kept else "where site_id is null or not list_contains(?, site_id)"
+    folder.mkdir()
+    copy.execute(f"copy (select * from {table} {written}) to {_literal(folder)} "
+                 f"(format parquet, partition_by (site_id), overwrite_or_ignore)", [list(kept)] if kept else [])
+    for site, files in kept.items():
+        for file in files:
+            _link(file, folder / f"site_id={site}" / file.name)
+
 
 
 def _drop_others(copy: duckdb.DuckDBPyConnection) -> None:
@@ -95,16 +129,16 @@ def publish_analyst_copy(warehouse: Path, analyst_dir: Path, snapshot_id: str) -
     for stale in (database, database.with_name(DATABASE + ".wal")):
         if stale.exists():
             stale.unlink()
+    for stale in BY_SITE:   # a folder left by an interrupted attempt at this snapshot
+        shutil.rmtree(target / stale.split(".")[1], ignore_errors=True)
     if previous is not None:
         shutil.copyfile(previous, database)
     with duckdb.connect(str(database)) as copy:
         copy.execute(f"attach {_literal(warehouse)} as source (read_only)")
         _drop_others(copy)
         for table in TABLES:
-            schema, name = table.split(".")
-            copy.execute(f"create schema if not exists {schema}")
-            _refresh(copy, table)
-            copy.execute(f"copy {table} to {_literal(target / (name + '.parquet'))} (format parquet)")
+            copy.execute(f"create schema if not exists {table.split('.')[0]}")
+            _write_parquet(copy, table, target, previous.parent if previous else None, _refresh(copy, table))
         copy.execute("detach source")
     temporary = analyst_dir / ".latest.switch"
     if temporary.is_symlink() or temporary.exists():

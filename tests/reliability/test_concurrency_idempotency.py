@@ -86,10 +86,14 @@ def test_the_whole_cycle_twice_on_the_same_inputs_gives_the_same_marts_and_packa
 
 
 def analyst_copy(data_dir: Path) -> dict[str, pd.DataFrame]:
-    """The analyst copy's Parquet tables, without the time each model was fitted (``fitted_at``)."""
+    """The analyst copy's Parquet tables (a file, or a folder with a file per site), without the time each
+    model was fitted (``fitted_at``)."""
     tables = {}
-    for path in sorted((data_dir / "analyst" / "latest").glob("*.parquet")):
+    latest = data_dir / "analyst" / "latest"
+    for path in sorted([*latest.glob("*.parquet"), *(p for p in latest.iterdir() if p.is_dir())]):
         frame = pd.read_parquet(path)
+        if path.is_dir():   # the partition column comes back as a category
+            frame["site_id"] = frame["site_id"].astype(str)
         tables[path.name] = canonical(frame.drop(columns=[c for c in frame.columns if c == "fitted_at"]))
     return tables
 

@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from orchestration.publish.analyst_copy import TABLES, changed_sites, publish_analyst_copy
+from orchestration.publish.analyst_copy import BY_SITE, TABLES, changed_sites, publish_analyst_copy
 
 
 def _warehouse(path) -> None:
@@ -34,11 +34,24 @@ def _tables(database) -> dict[str, pd.DataFrame]:
         return {t: con.execute(f"select * from {t} order by all").df() for t in TABLES}
 
 
+def _parquet(snapshot, table) -> pd.DataFrame:
+    """A table's Parquet copy: one file, or a folder with a file per site (``BY_SITE``), read as an analyst would."""
+    name = table.split(".")[1]
+    path = f"{snapshot / name}/*/*.parquet" if table in BY_SITE else snapshot / f"{name}.parquet"
+    return duckdb.sql(f"select * from read_parquet('{path}')").df()
+
+
+def _site_files(snapshot) -> dict:
+    """Each site's Parquet file of the scored cases: (inode, bytes)."""
+    return {path.parent.name: (path.stat().st_ino, path.read_bytes())
+            for path in (snapshot / "fct_case_risk").glob("site_id=*/*.parquet")}
+
+
 def _assert_copy_equals_warehouse(snapshot, warehouse) -> None:
     expected = _tables(warehouse)
     for table, frame in _tables(snapshot / "analyst.duckdb").items():
         pd.testing.assert_frame_equal(frame, expected[table], obj=table)
-        parquet = pd.read_parquet(snapshot / f"{table.split('.')[1]}.parquet")
+        parquet = _parquet(snapshot, table)[list(expected[table].columns)]
         parquet = parquet.sort_values(list(parquet.columns)).reset_index(drop=True)
         pd.testing.assert_frame_equal(parquet, expected[table], obj=f"{table} (Parquet)", check_dtype=False)
 
@@ -53,7 +66,8 @@ def first(tmp_path):
 def test_a_refreshed_copy_rewrites_only_changed_sites_and_equals_the_warehouse(first, tmp_path):
     warehouse, snapshot = first
     _assert_copy_equals_warehouse(snapshot, warehouse)
-    before = _tables(snapshot / "analyst.duckdb")
+    before, files_before = _tables(snapshot / "analyst.duckdb"), _site_files(snapshot)
+    assert set(files_before) == {"site_id=S1", "site_id=S2", "site_id=S3"}
     with duckdb.connect(str(warehouse)) as con:
         con.execute("update marts.fct_case_risk set expected_probability = 0.5 where case_id = 'C4'")   # site S2
         con.execute("delete from marts.fct_case_risk where site_id = 'S3'")
@@ -69,6 +83,11 @@ def test_a_refreshed_copy_rewrites_only_changed_sites_and_equals_the_warehouse(f
         assert changed_sites(copy, "marts.fct_case_risk") == []
     for table, frame in _tables(snapshot / "analyst.duckdb").items():      # the previous snapshot is untouched
         pd.testing.assert_frame_equal(frame, before[table])
+    assert _site_files(snapshot) == files_before
+    files = _site_files(second)
+    assert set(files) == {"site_id=S1", "site_id=S2", "site_id=S4"}
+    assert files["site_id=S1"] == files_before["site_id=S1"], "the unchanged site's file is the previous one, linked"
+    assert files["site_id=S2"][0] != files_before["site_id=S2"][0], "the changed site's file is written anew"
 
 
 def test_a_table_whose_columns_changed_is_copied_whole(first, tmp_path):
