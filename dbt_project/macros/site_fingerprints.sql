@@ -71,7 +71,8 @@
                 'build': rows | selectattr('is_to_build') | map(attribute='site_id') | list}) -}}
 {% endmacro %}
 
-{#- ``column in (...)`` of the listed sites, ``false`` for none, ``true`` for every site (none). -#}
+{#- ``column in (...)`` of the listed sites, ``false`` for none, ``true`` for every site (none). Site ids
+    are plain roster ids (letters, digits, ``_`` and ``-``: SITE_ID in orchestration/intake/receive.py). -#}
 {% macro site_in(sites, column='site_id') -%}
     {%- if sites is none -%}true
     {%- elif sites -%}{{ column }} in ('{{ sites | join("', '") }}')

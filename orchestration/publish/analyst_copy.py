@@ -111,7 +111,6 @@ def _write_parquet(copy: duckdb.DuckDBPyConnection, table: str, target: Path, pr
             _link(file, folder / f"site_id={site}" / file.name)
 
 
-
 def _drop_others(copy: duckdb.DuckDBPyConnection) -> None:
     """Drop what the previous snapshot holds that this one does not publish (a table since removed)."""
     for schema, name in copy.execute("select table_schema, table_name from information_schema.tables "
