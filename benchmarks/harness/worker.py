@@ -54,7 +54,7 @@ def _steps(instance, run_id: str) -> tuple[dict, dict, list]:
             meta = {k: getattr(v, "value", v) for k, v in m.metadata.items()}
             materialisations.append({"asset": "/".join(m.asset_key.path), "step": entry.step_key,
                                      "metadata": {k: v for k, v in meta.items()
-                                                  if isinstance(v, (int, float, str, bool))}})
+                                                  if isinstance(v, (int, float, str, bool, dict))}})
     return steps, run, materialisations
 
 

@@ -68,10 +68,13 @@ class Refresh:
 
 
 def refresh_models(con: duckdb.DuckDBPyConnection, registry: Registry,
-                   log: Callable[[str], None] = lambda message: None) -> Refresh:
-    """Keep or refit each measure's model on the pooled counted cases of the window; store and mark current."""
+                   log: Callable[[str], None] = lambda message: None, code: str = "") -> Refresh:
+    """Keep or refit each measure's model on the pooled counted cases of the window; store and mark current.
+
+    ``code``: the digest of the code computing the staged cases and outcomes (the dbt project's), under
+    which each site's case fingerprints are kept (:func:`current_fingerprints`)."""
     window = (registry.periods[0].period, registry.periods[-1].period)
-    current_fingerprints(con, registry)   # one read of the staged cases; all a kept model needs
+    current_fingerprints(con, registry, code=code)   # reads the changed sites' cases; all a kept model needs
     decisions = refit_decisions(con, registry, window, registry.policy.risk_model_refit_min_change)
     for decision in decisions.values():
         log(f"{decision.measure_id}: {decision.reason}")

@@ -11,8 +11,9 @@ marks the versions the marts score with.
 ``models.fit_fingerprints`` records, for each version, what it was fitted on
 per site-period: the number of counted cases and a content fingerprint (a sum
 of row hashes over each case's id, outcome and risk factors). Comparing it
-with the same aggregate over the current data (one scan, see
-:func:`current_fingerprints`) tells how many counted cases are new, removed or
+with the same aggregate over the current data (:func:`current_fingerprints`;
+kept per site in ``models.site_case_fingerprints``, so only changed sites
+are read) tells how many counted cases are new, removed or
 changed since the fit, which is what the refit policy decides on
 (:func:`refit_decisions`, docs/decisions/risk-model-refit.md).
 """
@@ -66,32 +67,118 @@ create table if not exists models.fit_fingerprints (
     cases bigint not null,
     fingerprint hugeint not null
 );
+create table if not exists models.site_case_fingerprints (
+    site_id varchar not null,
+    site_fingerprint varchar not null,
+    fingerprint_key varchar not null,
+    measure_id varchar not null,
+    period varchar not null,
+    cases bigint not null,
+    fingerprint hugeint not null
+);
+create table if not exists models.fingerprinted_sites (
+    site_id varchar not null,
+    site_fingerprint varchar not null,
+    fingerprint_key varchar not null
+);
 """
 
 FINGERPRINTS = "_current_fingerprints"
 
 
+
+def _fingerprint_key(registry: Registry, code: str) -> str:
+    """What a site's stored case fingerprints also depend on: each measure's risk factors, and ``code``
+    (the dbt project's digest: the staged cases and case outcomes are computed by it)."""
+    text = ";".join(f"{m.id}:{','.join(m.risk_factors)}" for m in registry.measures)
+    return hashlib.sha256(f"{text}|{code}".encode()).hexdigest()
+
+
+def _sites_to_fingerprint(con: duckdb.DuckDBPyConnection, key: str) -> tuple[list[str], dict] | None:
+    """The sites whose stored case fingerprints are out of date (to delete), and those to compute with
+    the site fingerprint to store them under (None: not stored). None when the case outcomes carry no
+    site fingerprint: every site is computed and nothing stored.
+
+    A site's case outcomes carry the fingerprint of its inputs (dbt_project/macros/site_fingerprints.sql):
+    while it and ``key`` are those the stored rows were computed at, so are the site's counted cases,
+    event flags and risk factors. A site whose rows carry two fingerprints is computed and not stored."""
+    columns = {name for (name,) in con.execute(
+        "select column_name from duckdb_columns() where schema_name = 'intermediate' "
+        "and table_name = 'int_case_outcomes'").fetchall()}
+    if "site_fingerprint" not in columns:
+        return None
+    con.execute(DDL)
+    rows = con.execute("""
+        with now as (
+            select site_id, min(site_fingerprint) as lowest, max(site_fingerprint) as highest
+            from intermediate.int_case_outcomes where site_id is not null group by site_id
+        )
+        select coalesce(now.site_id, stored.site_id),
+               stored.site_id is not null and (now.site_id is null or stored.fingerprint_key <> ?
+                   or stored.site_fingerprint is distinct from now.lowest
+                   or stored.site_fingerprint is distinct from now.highest) as is_stale,
+               now.site_id is not null and (stored.site_id is null or is_stale) as is_to_compute,
+               case when now.lowest = now.highest then now.lowest end
+        from now full join models.fingerprinted_sites stored on now.site_id = stored.site_id
+        order by 1""", [key]).fetchall()
+    return ([site for site, is_stale, _, _ in rows if is_stale],
+            {site: fingerprint for site, _, to_compute, fingerprint in rows if to_compute})
+
+
 def current_fingerprints(con: duckdb.DuckDBPyConnection, registry: Registry,
-                         cases: str = "staging.stg_registry__cases") -> None:
+                         cases: str = "staging.stg_registry__cases", code: str = "") -> None:
     """Fingerprint every measure's counted cases per site-period, into a temporary table.
 
-    One scan of the counted cases: per (measure, site, period) the number of
-    cases and the sum of a hash of each case's id, event flag and the
-    measure's risk factors, i.e. exactly what the fit reads. A case added,
-    removed or changed changes its site-period's fingerprint (up to hash
-    collisions). The table (``_current_fingerprints``) lives as long as the
-    connection. ``cases`` is the staged cases or a temporary copy of them.
+    Per (measure, site, period) the number of counted cases and the sum of a
+    hash of each case's id, event flag and the measure's risk factors, i.e.
+    exactly what the fit reads. A case added, removed or changed changes its
+    site-period's fingerprint (up to hash collisions). The table
+    (``_current_fingerprints``) lives as long as the connection. ``cases`` is
+    the staged cases or a temporary copy of them; ``code`` the digest of the
+    code that computes them (the dbt project's).
+
+    Each site's rows are kept in ``models.site_case_fingerprints`` under the
+    site fingerprint its case outcomes carry, so only sites whose inputs
+    changed are read again: a resubmission reads one site's cases, not every
+    counted case of the collaborative.
     """
     branches = []
     for measure in registry.measures:
         values = ", ".join(["o.case_id", "o.is_event"] + [f'c."{name}"' for name in measure.risk_factors])
         branches.append(f"when '{measure.id}' then hash({values})")
-    con.execute(
-        f"create or replace temporary table {FINGERPRINTS} as "
+    fingerprinted = (
         "select o.measure_id, o.site_id, o.period, count(*) as cases, "
         f"sum(case o.measure_id {' '.join(branches)} end)::hugeint as fingerprint "
         f"from intermediate.int_case_outcomes o join {cases} c using (site_id, case_id) "
-        "where o.is_counted group by all")
+        "where o.is_counted and {sites} group by all")
+    key = _fingerprint_key(registry, code)
+    changes = _sites_to_fingerprint(con, key)
+    if changes is None:
+        con.execute(f"create or replace temporary table {FINGERPRINTS} as {fingerprinted.format(sites='true')}")
+        return
+    stale, to_compute = changes
+    # sites named on both sides, not a subquery: DuckDB then reads only their row groups, through the
+    # case view's window too (0.1 s for a site at M, against 1.3 s)
+    listed = "({})".format(", ".join(f"'{site}'" for site in to_compute))
+    named = f"o.site_id in {listed} and c.site_id in {listed}" if to_compute else "false"
+    con.execute(f"create or replace temporary table {FINGERPRINTS} as {fingerprinted.format(sites=named)}")
+    stored = {site: fingerprint for site, fingerprint in to_compute.items() if fingerprint is not None}
+    con.execute("begin transaction")
+    try:
+        for table in ("site_case_fingerprints", "fingerprinted_sites"):
+            con.execute(f"delete from models.{table} where list_contains(?, site_id)", [stale])
+        con.execute("insert into models.fingerprinted_sites select unnest(?::varchar[]), unnest(?::varchar[]), ?",
+                    [list(stored), list(stored.values()), key])
+        con.execute(f"insert into models.site_case_fingerprints select f.site_id, s.site_fingerprint, ?, "
+                    f"f.measure_id, f.period, f.cases, f.fingerprint from {FINGERPRINTS} f "
+                    "join models.fingerprinted_sites s using (site_id) where list_contains(?, f.site_id)",
+                    [key, list(stored)])
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    con.execute(f"insert into {FINGERPRINTS} select measure_id, site_id, period, cases, fingerprint "
+                "from models.site_case_fingerprints where not list_contains(?, site_id)", [list(to_compute)])
 
 
 @dataclass(frozen=True)

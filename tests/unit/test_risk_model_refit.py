@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from orchestration.riskmodels.refresh import refresh_models
+from orchestration.riskmodels.store import FINGERPRINTS, current_fingerprints
 from orchestration.synth import generate_collaborative
 from support import demo_registry
 
@@ -34,8 +35,9 @@ def with_policy(registry, **settings):
 class Warehouse:
     """The asset's inputs in an in-memory DuckDB; ``resubmit`` replaces site-periods."""
 
-    def __init__(self, registry, truth):
+    def __init__(self, registry, truth, site_fingerprints=True):
         self.registry = registry
+        self.site_fingerprints = site_fingerprints   # the case outcomes carry each site's input fingerprint
         self.cases = truth.copy()
         self.submission = {key: 1 for key in self.site_periods().index}
         self.con = duckdb.connect()
@@ -59,6 +61,9 @@ class Warehouse:
             for m in self.registry.measures], ignore_index=True)
         submissions = pd.DataFrame([{"site_id": s, "period": p, "submission_id": f"{s}-{p}-v{v}"}
                                     for (s, p), v in self.submission.items()])
+        if self.site_fingerprints:     # as dbt's case outcomes: a hash of the site's submissions
+            inputs = submissions.sort_values("period").groupby("site_id")["submission_id"].agg(",".join)
+            outcomes["site_fingerprint"] = outcomes["site_id"].map(inputs.map(lambda text: str(hash(text))))
         grades = submissions[["site_id", "period"]].assign(status="green")
         for name, frame in [("staging.stg_registry__cases", staged), ("intermediate.int_case_outcomes", outcomes),
                             ("intake.current_submission_periods", submissions),
@@ -75,8 +80,14 @@ class Warehouse:
             self.submission[(site_id, period)] += 1
         self.load()
 
-    def refresh(self, registry=None):
-        return refresh_models(self.con, registry or self.registry)
+    def refresh(self, registry=None, code=""):
+        return refresh_models(self.con, registry or self.registry, code=code)
+
+    def fingerprints(self, code="") -> pd.DataFrame:
+        """The current case fingerprints per measure and site-period, as the refit decision reads them."""
+        current_fingerprints(self.con, self.registry, code=code)
+        return self.con.execute(f"select measure_id, site_id, period, cases, fingerprint::varchar as fingerprint "
+                                f"from {FINGERPRINTS} order by all").df()
 
     def current(self) -> dict[str, str]:
         return dict(self.con.execute("select measure_id, model_version from models.model_versions "
@@ -216,3 +227,38 @@ def test_models_are_fitted_under_duckdbs_fitting_memory_limit_and_the_limit_is_r
     assert len(warehouse.refresh().fitted) == len(demo_registry().measures)
     assert seen == ["286.1 MiB"] * len(demo_registry().measures)
     assert limit() == before == "1.8 GiB"       # 2 GB
+
+
+def test_case_fingerprints_kept_per_site_equal_a_scan_of_every_case(warehouse, truth):
+    small, large = small_and_large(warehouse)
+    for change in (small, large[:2]):
+        warehouse.resubmit(change)
+        kept = warehouse.fingerprints()
+        scanned = Warehouse(warehouse.registry, warehouse.cases, site_fingerprints=False).fingerprints()
+        assert len(kept) == len(scanned) > 0
+        pd.testing.assert_frame_equal(kept, scanned)
+
+
+def test_only_sites_whose_inputs_changed_have_their_cases_read_again(warehouse):
+    """A site's cases are read again when its input fingerprint or the code moves, not otherwise."""
+    sites = sorted(warehouse.cases["site_id"].unique())
+    untouched, resubmitted = sites[0], sites[1]
+    before = warehouse.fingerprints().set_index(["measure_id", "site_id", "period"])
+    warehouse.resubmit([(resubmitted, period) for period in sorted(warehouse.cases["period"].unique())])
+    # the stored fingerprints of a site stand for its cases: change them behind the site fingerprint's back
+    warehouse.con.execute("update staging.stg_registry__cases set age_years = age_years + 1 where site_id = ?",
+                          [untouched])
+    after = warehouse.fingerprints().set_index(["measure_id", "site_id", "period"])
+    site = after.index.get_level_values("site_id")
+    assert after[site == untouched].equals(before[before.index.get_level_values("site_id") == untouched])
+    assert (after[site == resubmitted]["fingerprint"]
+            != before[before.index.get_level_values("site_id") == resubmitted]["fingerprint"]).all()
+    assert after[~site.isin([untouched, resubmitted])].equals(
+        before[~before.index.get_level_values("site_id").isin([untouched, resubmitted])])
+    # another dbt project (code) reads every site again, the altered one included
+    rescanned = warehouse.fingerprints(code="edited").set_index(["measure_id", "site_id", "period"])
+    aged = after.index.get_level_values("measure_id").isin(
+        [m.id for m in warehouse.registry.measures if "age_years" in m.risk_factors])
+    assert aged.any()
+    assert (rescanned[(site == untouched) & aged]["fingerprint"] != after[(site == untouched) & aged]["fingerprint"]).all()
+    assert rescanned[~aged].equals(after[~aged])

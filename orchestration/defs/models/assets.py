@@ -12,7 +12,7 @@ from dagster_dbt import get_asset_key_for_model
 
 from ...riskmodels.refresh import refresh_models
 from ..resources import CqiResource
-from ..warehouse.dbt_assets import warehouse_models
+from ..warehouse.dbt_assets import dbt_project_code, warehouse_models
 
 MODEL_VERSIONS = dg.AssetKey(["models", "model_versions"])
 COEFFICIENTS = dg.AssetKey(["models", "coefficients"])
@@ -33,7 +33,7 @@ def risk_models(context: dg.AssetExecutionContext, cqi: CqiResource):
     """Fit each measure's logistic model on the pooled counted cases of the window, unless the refit policy keeps it."""
     registry = cqi.registry
     with cqi.warehouse() as con:
-        refresh = refresh_models(con, registry, log=context.log.info)
+        refresh = refresh_models(con, registry, log=context.log.info, code=dbt_project_code())
         quality = con.execute("select measure_id, c_statistic from models.model_versions "
                               "where is_current and risk_adjusted order by measure_id").fetchall()
     summary = {"models_fitted": len(refresh.fitted), "models_kept": len(refresh.kept)}
