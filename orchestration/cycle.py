@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .instance import prepare_dagster_home
+from .memory import freeze_survivors
 from .settings import paths
 
 
@@ -146,10 +147,12 @@ def run_cycle(instance=None) -> CycleOutcome:
         if keys:
             instance.add_dynamic_partitions(submissions_partitions.name, keys)
             job = defs.resolve_job_def(CYCLE_JOB_NAME)
+            freeze_survivors()      # the definitions and imports live as long as the process
             result = job.execute_in_process(instance=instance, raise_on_error=False,
                                             tags={**range_tags(keys), "cqi/trigger": "cli"})
         else:
             job = defs.resolve_job_def(PUBLICATION_JOB_NAME)
+            freeze_survivors()
             result = job.execute_in_process(instance=instance, raise_on_error=False, tags={"cqi/trigger": "cli"})
         return _outcome(result, keys)
 
@@ -160,6 +163,7 @@ def run_publication(period: str | None = None, instance=None) -> CycleOutcome:
     from .defs.jobs import PUBLICATION_JOB_NAME
 
     run_config = {"ops": {"publication": {"config": {"period": period}}}} if period else None
+    freeze_survivors()
     with exclusive_run(instance) as instance:
         result = defs.resolve_job_def(PUBLICATION_JOB_NAME).execute_in_process(
             instance=instance, raise_on_error=False, run_config=run_config, tags={"cqi/trigger": "cli"})

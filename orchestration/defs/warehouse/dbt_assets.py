@@ -18,7 +18,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from packaging import version
 
-from ...memory import release_freed_memory
+from ...memory import freeze_survivors, release_freed_memory
 from .dbt_in_process import dbt_in_this_process
 from ...settings import DBT_PROJECT_DIR
 
@@ -138,6 +138,7 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     # The run's earlier steps (the risk-model fit above all) freed memory this
     # process still holds; dbt's DuckDB buffers must not come on top of it.
     release_freed_memory()
+    freeze_survivors()      # what is alive now outlives dbt: its collections need not walk it
     invocation = dbt.cli(DBT_BUILD_ARGS, context=context)
     yield from invocation.stream()
     keep_partial_parse(invocation.target_path)
