@@ -574,6 +574,8 @@ def _materialise_dbt_assets(warehouse: Path, monkeypatch):
 def test_dbt_in_the_step_process_gives_the_events_and_tables_of_a_dbt_process(pipeline, tmp_path, monkeypatch):
     import dagster_dbt.core.dbt_cli_invocation as invocation_module
 
+    from orchestration.defs.warehouse import dbt_assets
+
     _, folders, _, _ = pipeline
     built = {}
     for way in ("in_process", "subprocess"):
@@ -588,10 +590,15 @@ def test_dbt_in_the_step_process_gives_the_events_and_tables_of_a_dbt_process(pi
             return real_popen(*args, **kwargs)
 
         monkeypatch.setattr(invocation_module.subprocess, "Popen", popen)
+        targets, keep = [], dbt_assets.keep_partial_parse
+        monkeypatch.setattr(dbt_assets, "keep_partial_parse", lambda target: targets.append(target) or keep(target))
         if way == "subprocess":
             monkeypatch.setenv("CQI_DBT_SUBPROCESS", "1")
         built[way] = _materialise_dbt_assets(warehouse, monkeypatch)
         assert len(started) == (0 if way == "in_process" else 2), "dbt ran in the step's process, or in two processes"
+        # in the step's process dbt writes its run results but not the manifest (nothing reads that copy)
+        assert len(targets) == 2 and all((target / "run_results.json").is_file() for target in targets)
+        assert [(target / "manifest.json").exists() for target in targets] == [way == "subprocess"] * 2
         monkeypatch.undo()
         # dbt let go of the file: another process can open it for writing
         subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(warehouse)!r}).close()"], check=True)
