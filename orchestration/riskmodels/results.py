@@ -148,13 +148,22 @@ def _one_group(group: pd.DataFrame, policy, fits=None) -> tuple[pd.DataFrame, pd
     return out, _curve(group, funnel)
 
 
-def _stored_or_computed(group: pd.DataFrame, policy, fits, groups) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+GROUPS = ["measure_id", "period"]
+
+
+def _group_keys(frame: pd.DataFrame, policy, groups) -> dict[tuple, str]:
+    """Each (measure, period) group's key in ``groups`` (none without a store)."""
+    if groups is None:
+        return {}
+    from .stored_groups import group_keys
+
+    return group_keys(frame, GROUPS, policy)
+
+
+def _stored_or_computed(group: pd.DataFrame, policy, fits, groups, key: str | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """``_one_group``, or its results from ``groups`` (``stored_groups.StoredGroups``) when its rows are unchanged."""
     if groups is None:
         return _one_group(group, policy, fits)
-    from .stored_groups import group_key
-
-    key = group_key(group, policy)
     stored = groups.get(key)
     if stored is None:
         stored = _one_group(group, policy, fits)
@@ -175,9 +184,10 @@ def site_results(site_periods: pd.DataFrame, measures: pd.DataFrame, policy,
     (``stored_groups.StoredGroups``); a new group's are added to it.
     """
     frame = _prepared(site_periods, measures)
+    keys = _group_keys(frame, policy, groups)
     parts, curves = [], []
-    for _, group in frame.groupby(["measure_id", "period"], sort=True):
-        result, curve = _stored_or_computed(group, policy, fits, groups)
+    for values, group in frame.groupby(GROUPS, sort=True):
+        result, curve = _stored_or_computed(group, policy, fits, groups, keys.get(values))
         parts.append(result)
         if curve is not None:
             curves.append(curve)
@@ -215,13 +225,10 @@ def funnel_curves(site_periods: pd.DataFrame, measures: pd.DataFrame, policy, gr
     rows ``site_results`` has seen gives its stored curve.
     """
     frame = _prepared(site_periods, measures)
+    keys = _group_keys(frame, policy, groups)
     curves = []
-    for _, group in frame.groupby(["measure_id", "period"], sort=True):
-        stored = None
-        if groups is not None:
-            from .stored_groups import group_key
-
-            stored = groups.get(group_key(group, policy))
+    for values, group in frame.groupby(GROUPS, sort=True):
+        stored = groups.get(keys[values]) if groups is not None else None
         if stored is not None:
             curve = stored[1]
         else:

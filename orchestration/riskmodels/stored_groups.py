@@ -50,10 +50,27 @@ def code_digest() -> str:
 
 def group_key(group: pd.DataFrame, policy) -> str:
     """A digest of everything a group's results are computed from: the same key, the same results."""
-    digest = hashlib.sha256(f"{code_digest()}|{policy!r}|{len(group)}".encode())
-    for name, column in group.items():
+    return _digest(group, {name: pd.util.hash_pandas_object(column, index=False).to_numpy()
+                           for name, column in group.items()}, policy)
+
+
+def group_keys(frame: pd.DataFrame, by: list[str], policy) -> dict[tuple, str]:
+    """:func:`group_key` of each group of ``frame.groupby(by)``, by the group's values of ``by``.
+
+    Row hashes are per value, so each column is hashed once for the whole frame and each group
+    takes its rows' hashes: the same keys as hashing group by group, without 30 hashing calls
+    per group (0.4 s of each site-results build at state scale)."""
+    hashed = {name: pd.util.hash_pandas_object(column, index=False).to_numpy() for name, column in frame.items()}
+    return {values if isinstance(values, tuple) else (values,):
+            _digest(frame, {name: rows[positions] for name, rows in hashed.items()}, policy, len(positions))
+            for values, positions in frame.groupby(by, sort=True).indices.items()}
+
+
+def _digest(frame: pd.DataFrame, hashes: dict, policy, rows: int | None = None) -> str:
+    digest = hashlib.sha256(f"{code_digest()}|{policy!r}|{len(frame) if rows is None else rows}".encode())
+    for name, column in frame.items():
         digest.update(f"{name}|{column.dtype}|".encode())
-        digest.update(pd.util.hash_pandas_object(column, index=False).to_numpy().tobytes())
+        digest.update(hashes[name].tobytes())
     return digest.hexdigest()
 
 

@@ -118,3 +118,16 @@ def test_the_store_sits_beside_the_warehouse_file(tmp_path):
 
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         assert StoredGroups.beside_warehouse(con).folder == tmp_path / ".cache" / FOLDER_NAME
+
+
+def test_keys_hashed_over_the_whole_frame_are_each_groups_own_key(policy):
+    """``group_keys`` hashes each column once; a group's key is still the digest of its own rows alone."""
+    from orchestration.riskmodels.results import GROUPS as BY, _prepared
+
+    frame = _prepared(_with_a_group_without_included_sites(site_periods()), MEASURES_X)
+    keys = stored_groups.group_keys(frame, BY, policy)
+    each = {values: stored_groups.group_key(group, policy) for values, group in frame.groupby(BY, sort=True)}
+    assert keys == each and len(set(keys.values())) == GROUPS + 1
+    changed = stored_groups.group_keys(frame.assign(observed=frame["observed"] + (frame["period"] == "2025Q2")),
+                                       BY, policy)
+    assert {values for values in keys if changed[values] != keys[values]} == {("k", "2025Q2"), ("m", "2025Q2")}
