@@ -84,21 +84,41 @@ def _value_tail(value) -> str | None:
     return _text_tail(text) if text else None
 
 
+def _text_tails(values) -> list[str | None]:
+    """``_value_tail`` of each string, the common plain ones (printable, no markup or escape-like
+    ``_x``, no surrounding whitespace) without the escaping they do not need."""
+    out = []
+    for value in values:
+        if (isinstance(value, str) and value.isprintable() and value.strip() == value and "&" not in value and "<" not in value
+                and ">" not in value and "_x" not in value and 0 < len(value) <= STRING_MAX):
+            out.append(f' t="inlineStr"><is><t>{value}</t></is></c>')
+        else:
+            out.append(_value_tail(value))
+    return out
+
+
 def _column_tails(series: pd.Series) -> list[str | None]:
     """Every cell of a column, as pandas iterates it (Timestamps for dates, Python scalars otherwise).
 
-    Columns repeat few values (periods, measures, "suppressed"), so each distinct value is turned
-    into XML once; values are told apart by type too (1.0, 1 and True are different cells).
+    Each distinct value is turned into XML once (columns repeat periods, measures, dates); in a
+    column of mixed Python objects values are also told apart by type (1.0, 1 and True are
+    different cells), elsewhere pandas' factorisation finds them.
     """
     if series.dtype == np.float64:
         values = series.to_numpy().tolist()
-        if all(math.isfinite(v) for v in values):
-            return [f"><v>{v:.16G}</v></c>" for v in values]
-    else:
-        values = list(series) if pd.api.types.is_datetime64_any_dtype(series.dtype) else series.tolist()
+        isfinite = math.isfinite
+        return [f"><v>{v:.16G}</v></c>" if isfinite(v) else _value_tail(v) for v in values]
+    if series.dtype != object:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        if pd.api.types.is_string_dtype(series.dtype):
+            tails = _text_tails(list(uniques))
+        else:
+            tails = [_value_tail(value) for value in uniques]
+        tails.append(None)      # code -1: a missing value, no cell
+        return [tails[code] for code in codes.tolist()]
     done: dict = {}
     out = []
-    for value in values:
+    for value in series.tolist():
         key = (type(value), value)
         try:
             tail = done[key]

@@ -27,7 +27,11 @@ def _frames() -> dict[str, pd.DataFrame]:
     })
     events = pd.DataFrame({"case_key": ["C1", "C2"],
                            "operation_date": pd.to_datetime(["2025-01-02 00:00", "2025-03-04 06:30"]).as_unit("us")})
-    return {"my_results": results, "events": events, "no_rows": results.iloc[:0]}
+    repeated = pd.DataFrame({"measure": pd.Categorical(["m", "k", "m", "m"]),
+                             "site": pd.array(["S1", None, "S1", "S2 "], dtype="str"),
+                             "when": pd.to_datetime(["2025-01-02", None, "2025-01-02", "2025-02-01"]).as_unit("us"),
+                             "rate": [-0.0, np.nan, 0.0, 0.0]})
+    return {"my_results": results, "events": events, "repeated": repeated, "no_rows": results.iloc[:0]}
 
 
 def _xlsxwriter_oracle(frames: dict[str, pd.DataFrame], path) -> None:
