@@ -9,7 +9,9 @@
 -- each code list's level betas are joined on the case's level, then each
 -- case's terms are added in one expression (no case x factor long table).
 -- The columns come from the risk factors of the current models (read from the
--- coefficient table at run time), the numbers from the table at query time:
+-- coefficient table at run time: a factor's value is read only when it has a
+-- numeric or missing-indicator coefficient, its level only when it has level
+-- coefficients), the numbers from the table at query time:
 -- no coefficient is written into SQL. Adding terms in a fixed order also makes
 -- two builds agree to the last bit.
 --
@@ -36,8 +38,10 @@ cases as (
         site_id,
         case_id,
         operation_date
-        {%- for factor in factors %},
-        try_cast("{{ factor }}" as double) as "{{ factor }}__number",
+        {%- for factor in factors.numeric %},
+        try_cast("{{ factor }}" as double) as "{{ factor }}__number"
+        {%- endfor %}
+        {%- for factor in factors.level %},
         coalesce(cast("{{ factor }}" as varchar), '(missing)') as "{{ factor }}__level"
         {%- endfor %}
     from {{ ref('stg_registry__cases') }}
@@ -65,7 +69,7 @@ weights as (
     select
         measure_id,
         coalesce(sum(estimate) filter (where kind = 'intercept'), 0) as intercept
-        {%- for factor in factors %},
+        {%- for factor in factors.numeric %},
         coalesce(sum(estimate) filter (where variable = '{{ factor }}' and kind in ('numeric', 'boolean')), 0)
             as "{{ factor }}__beta",
         coalesce(max(impute_value) filter (where variable = '{{ factor }}' and kind in ('numeric', 'boolean')), 0)
@@ -87,9 +91,11 @@ scored as (
         versions.model_version,
         outcomes.is_event,
         weights.intercept
-        {%- for factor in factors %}
+        {%- for factor in factors.numeric %}
             + weights."{{ factor }}__beta" * coalesce(cases."{{ factor }}__number", weights."{{ factor }}__impute")
             + weights."{{ factor }}__missing_beta" * cast(cases."{{ factor }}__number" is null as double)
+        {%- endfor %}
+        {%- for factor in factors.level %}
             + coalesce("{{ factor }}__level_beta".estimate, 0)
         {%- endfor %}
             as linear_predictor
@@ -97,7 +103,7 @@ scored as (
     inner join versions using (measure_id)
     inner join weights using (measure_id)
     inner join cases using (site_id, case_id)
-    {%- for factor in factors %}
+    {%- for factor in factors.level %}
     left join level_betas as "{{ factor }}__level_beta"
         on "{{ factor }}__level_beta".measure_id = outcomes.measure_id
         and "{{ factor }}__level_beta".variable = '{{ factor }}'
