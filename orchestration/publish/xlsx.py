@@ -89,8 +89,8 @@ def _text_tails(values) -> list[str | None]:
     ``_x``, no surrounding whitespace) without the escaping they do not need."""
     out = []
     for value in values:
-        if (isinstance(value, str) and value.isprintable() and value.strip() == value and "&" not in value and "<" not in value
-                and ">" not in value and "_x" not in value and 0 < len(value) <= STRING_MAX):
+        if (isinstance(value, str) and value.isprintable() and value.strip() == value and 0 < len(value) <= STRING_MAX
+                and "&" not in value and "<" not in value and ">" not in value and "_x" not in value):
             out.append(f' t="inlineStr"><is><t>{value}</t></is></c>')
         else:
             out.append(_value_tail(value))

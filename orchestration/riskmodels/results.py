@@ -160,7 +160,8 @@ def _group_keys(frame: pd.DataFrame, policy, groups) -> dict[tuple, str]:
     return group_keys(frame, GROUPS, policy)
 
 
-def _stored_or_computed(group: pd.DataFrame, policy, fits, groups, key: str | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def _stored_or_computed(group: pd.DataFrame, policy, fits, groups,
+                        key: str | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """``_one_group``, or its results from ``groups`` (``stored_groups.StoredGroups``) when its rows are unchanged."""
     if groups is None:
         return _one_group(group, policy, fits)
