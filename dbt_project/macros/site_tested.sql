@@ -70,7 +70,7 @@
         {{- return(none) -}}
     {%- endif -%}
     {%- set name, kwargs = test.test_metadata.name, test.test_metadata.kwargs -%}
-    {%- if name in ('not_null', 'accepted_values', 'relationships')
+    {%- if name in ('not_null', 'not_null_columns', 'accepted_values', 'relationships')
           or (name == 'unique_combination' and 'site_id' in kwargs.get('columns', [])) -%}
         {{- return(attached) -}}
     {%- endif -%}

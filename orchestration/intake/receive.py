@@ -54,9 +54,12 @@ def submission_id_for(site_id: str, checksum: str) -> str:
     return f"{site_id}-{checksum[:16]}"
 
 
-def _already_received(con: duckdb.DuckDBPyConnection, submission_id: str) -> bool:
-    return con.execute("select count(*) from intake.submissions where submission_id = ?",
-                       [submission_id]).fetchone()[0] > 0
+def _already_received(con: duckdb.DuckDBPyConnection, submission_ids: list[str]) -> set[str]:
+    """Those of ``submission_ids`` recorded before, in one query: a query per file took 1.8 s of the
+    M benchmark's full intake (640 files)."""
+    return {row[0] for row in con.execute(
+        "select submission_id from intake.submissions where list_contains(?, submission_id)",
+        [submission_ids]).fetchall()}
 
 
 def shown_name(original_name: str) -> str:
@@ -278,11 +281,12 @@ def load_archived_files(con: duckdb.DuckDBPyConnection, registry: Registry, path
     deferred: list[_Deferred] = []
     batch = Batch(con, registry, secret)
     seen: set[str] = set()
+    received = _already_received(con, [submission_id_for(a.site_id, a.checksum) for a in archived_files])
     size = 0
     for archived in archived_files:
         receipt = _new_receipt(archived, "accepted")
         index = len(pending)
-        if receipt.submission_id in seen or _already_received(con, receipt.submission_id):
+        if receipt.submission_id in seen or receipt.submission_id in received:
             receipt.status = "duplicate"
             receipt.reason = "the same bytes were received before from this site"
         else:

@@ -38,16 +38,15 @@ def _description(column) -> str:
 def render(registry: Registry) -> str:
     columns = [{"name": c.name, "description": _description(c)} for c in registry.warehouse_columns]
     columns += [{"name": name, "description": text} for name, text in LINEAGE.items()]
-    for column in columns:
-        if column["name"] in NOT_NULL:
-            column["data_tests"] = ["not_null"]
     document = {"version": 2, "models": [{
         "name": "stg_registry__cases",
         "description": ("The current version of every case: rows of the latest accepted submission for their "
                         "site and period, typed, pseudonymised, one row per site and case number. Columns are "
                         "generated from the registry's data dictionary."),
         "columns": columns,
-        "data_tests": [{"unique_combination": {"arguments": {"columns": ["site_id", "case_id"]}}}],
+        "data_tests": [
+            {"not_null_columns": {"arguments": {"columns": [c["name"] for c in columns if c["name"] in NOT_NULL]}}},
+            {"unique_combination": {"arguments": {"columns": ["site_id", "case_id"]}}}],
     }]}
     header = "# Generated from the data dictionary by `python -m orchestration.registry.dbt_docs`: do not edit.\n"
     return header + yaml.safe_dump(document, sort_keys=False, width=110, allow_unicode=True)

@@ -476,7 +476,7 @@ def _site_local_tests() -> set:
     for key, node in manifest["nodes"].items():
         if node["resource_type"] == "test" and node.get("attached_node") in SITE_FINGERPRINTED:
             name, kwargs = node["test_metadata"]["name"], node["test_metadata"]["kwargs"]
-            if name in {"not_null", "accepted_values", "relationships"} or "site_id" in kwargs.get("columns", []):
+            if name in {"not_null", "not_null_columns", "accepted_values", "relationships"} or "site_id" in kwargs.get("columns", []):
                 local.add(key)
     return local
 
@@ -504,7 +504,7 @@ def test_data_tests_of_site_incremental_models_read_only_the_sites_they_have_not
     shutil.copy(folders.warehouse, warehouse)
     shutil.copytree(folders.warehouse.parent / ".cache", tmp_path / ".cache")
     local = _site_local_tests()
-    assert len(local) >= 20
+    assert len(local) >= 10
     with duckdb.connect(str(warehouse), read_only=True) as con:
         sites = {s for (s,) in con.execute("select distinct site_id from intake.current_submission_periods").fetchall()}
     assert len(sites) >= 3
@@ -553,6 +553,32 @@ def test_data_tests_of_site_incremental_models_read_only_the_sites_they_have_not
     without_code = _site_filters(_dbt_build(warehouse, tmp_path / "t11", command="test"), sites)
     assert set(other_code.values()) == set(without_code.values()) == {everything}, \
         "another project code, or none (an analyst's dbt), tests every row"
+
+
+def test_not_null_columns_fails_once_for_each_null_cell_and_names_its_column(pipeline, tmp_path):
+    _, folders, _, _ = pipeline
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(folders.warehouse, warehouse)
+    columns = ["site_id", "case_id", "period", "measure_id", "model_version", "is_event", "linear_predictor",
+               "expected_probability"]
+    test_id = next(k for k in _dbt_build(warehouse, tmp_path / "t0", "--select", "fct_case_risk", command="test")
+                   if k.startswith("test.cqi_warehouse.not_null_columns_fct_case_risk"))
+    with duckdb.connect(str(warehouse)) as con:
+        site = con.execute("select min(site_id) from marts.fct_case_risk").fetchone()[0]
+        con.execute("update marts.fct_case_risk set linear_predictor = null where site_id = ? and case_id in "
+                    "(select case_id from marts.fct_case_risk where site_id = ? order by case_id limit 2)",
+                    [site, site])
+        con.execute("update marts.fct_case_risk set model_version = null, is_event = null where site_id = ? and "
+                    "case_id = (select max(case_id) from marts.fct_case_risk where site_id = ?)", [site, site])
+        expected = {column: n for column in columns for (n,) in con.execute(
+            f"select count(*) from marts.fct_case_risk where {column} is null").fetchall() if n}
+    assert set(expected) == {"linear_predictor", "model_version", "is_event"}
+    failing = _dbt_build(warehouse, tmp_path / "t1", "--select", "fct_case_risk", command="test", check=False)
+    assert failing[test_id]["status"] == "fail" and failing[test_id]["failures"] == sum(expected.values())
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        named = dict(con.execute(f"select null_column, count(*) from ({failing[test_id]['compiled_code']}) "
+                                 f"group by 1").fetchall())
+    assert named == expected
 
 
 def _materialise_dbt_assets(warehouse: Path, monkeypatch):
