@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -97,6 +98,7 @@ def main() -> None:
             for label, checkout in versions.items():
                 shutil.rmtree(work, ignore_errors=True)
                 shutil.copytree(root / label / "data", work / "data", symlinks=True)
+                os.sync()   # the copy's writeback is not the cycle's
                 cycle = run_cycle(checkout, work / "data", timed, source, registry)
                 dbt = cycle.get("profile", {}).get("dbt", {})
                 print(json.dumps({"round": round_ + 1, "version": label, "commit": args.before if label == "before"

@@ -46,8 +46,12 @@ def measured(command: list[str], env: dict, out: Path | None = None, cwd: Path =
 
 
 def worker(mode: str, env: dict, work: Path, label: str, *extra: str) -> dict:
+    """Measure one piece in a child process, after writing out what the previous pieces left in the page
+    cache (``os.sync``): the full cycle's gigabytes of warehouse writes otherwise drained to disk during
+    the incremental cycle measured after it."""
     out = work / "measurements" / f"{label}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
+    os.sync()
     return measured([sys.executable, "-m", "benchmarks.harness.worker", mode, "--out", str(out), *extra], env, out)
 
 
