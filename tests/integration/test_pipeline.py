@@ -631,7 +631,11 @@ def test_dbt_in_the_step_process_gives_the_events_and_tables_of_a_dbt_process(pi
 
     assert built["in_process"] == built["subprocess"]
     keys, checks = built["in_process"]
-    assert "marts/mart_site_results" in keys and len(checks) > 30 and all(passed for *_, passed in checks)
+    # every dbt data test of the two steps came back as a passing asset check
+    planned = {(spec.asset_key.to_user_string(), spec.name)
+               for step in (dbt_assets.warehouse_models, dbt_assets.mart_models) for spec in step.check_specs}
+    assert "marts/mart_site_results" in keys and len(planned) >= 20
+    assert {(key, name) for key, name, _ in checks} == planned and all(passed for *_, passed in checks)
     tables = ["marts.fct_case_risk", "marts.mart_site_results", "marts.mart_funnel_limits",
               "marts.mart_collaborative_summary", "intermediate.int_site_period_outcomes"]
     with duckdb.connect(str(tmp_path / "in_process" / "warehouse.duckdb"), read_only=True) as a, \
