@@ -116,9 +116,58 @@ def test_the_cases_of_sites_found_unchanged_come_from_the_previous_snapshot(firs
     warehouse, snapshot = first
     with duckdb.connect(str(warehouse)) as con:
         con.execute("update marts.fct_case_risk set expected_probability = 0.5 where site_id = 'S2'")
-    monkeypatch.setattr(analyst_copy, "changed_sites", lambda copy, table: ["S1"])   # S2 is taken as unchanged
+    monkeypatch.setattr(analyst_copy, "changed_sites", lambda copy, table, *_: ["S1"])   # S2 is taken as unchanged
     second = publish_analyst_copy(warehouse, tmp_path / "analyst", "second")
     cases = _tables(second / "analyst.duckdb")["marts.fct_case_risk"]
     previous = _tables(snapshot / "analyst.duckdb")["marts.fct_case_risk"]
     pd.testing.assert_frame_equal(cases, previous)          # S2 not re-read; S1 re-read (and equal)
     assert not (cases.loc[cases["site_id"] == "S2", "expected_probability"] == 0.5).any()
+
+
+def _hashed_tables(monkeypatch) -> list[str]:
+    """The tables ``site_fingerprints`` hashes from now on."""
+    from orchestration.publish import analyst_copy
+
+    hashed, real = [], analyst_copy.site_fingerprints
+    monkeypatch.setattr(analyst_copy, "site_fingerprints",
+                        lambda con, table, columns: hashed.append(table) or real(con, table, columns))
+    return hashed
+
+
+def test_the_next_snapshot_hashes_only_the_warehouse_using_the_fingerprints_the_previous_one_recorded(
+        first, tmp_path, monkeypatch):
+    warehouse, snapshot = first
+    assert (snapshot / "fingerprints.json").is_file()
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update marts.fct_case_risk set expected_probability = 0.5 where case_id = 'C4'")   # site S2
+    hashed = _hashed_tables(monkeypatch)
+    second = publish_analyst_copy(warehouse, tmp_path / "analyst", "second")
+    assert hashed == ["source.marts.fct_case_risk"], "the copy's rows were not hashed again"
+    _assert_copy_equals_warehouse(second, warehouse)
+    assert set(_site_files(second)) == {"site_id=S1", "site_id=S2", "site_id=S3"}
+    assert _site_files(second)["site_id=S1"] == _site_files(snapshot)["site_id=S1"]   # unchanged: linked
+    assert _site_files(second)["site_id=S2"][0] != _site_files(snapshot)["site_id=S2"][0]
+
+    hashed.clear()
+    third = publish_analyst_copy(warehouse, tmp_path / "analyst", "third")   # the second recorded its own
+    assert hashed == ["source.marts.fct_case_risk"]
+    _assert_copy_equals_warehouse(third, warehouse)
+
+
+def test_a_previous_snapshot_written_to_after_it_was_made_is_hashed_again(first, tmp_path, monkeypatch):
+    warehouse, snapshot = first
+    with duckdb.connect(str(snapshot / "analyst.duckdb")) as con:   # an analyst deletes rows in the snapshot
+        con.execute("delete from marts.fct_case_risk where site_id = 'S1'")
+    hashed = _hashed_tables(monkeypatch)
+    second = publish_analyst_copy(warehouse, tmp_path / "analyst", "second")
+    assert sorted(hashed) == ["marts.fct_case_risk", "source.marts.fct_case_risk"]
+    _assert_copy_equals_warehouse(second, warehouse)   # S1's rows are back: its recorded fingerprint was not trusted
+
+
+def test_a_damaged_fingerprint_record_is_not_trusted(first, tmp_path, monkeypatch):
+    warehouse, snapshot = first
+    (snapshot / "fingerprints.json").write_text("{not json", encoding="utf-8")
+    hashed = _hashed_tables(monkeypatch)
+    second = publish_analyst_copy(warehouse, tmp_path / "analyst", "second")
+    assert sorted(hashed) == ["marts.fct_case_risk", "source.marts.fct_case_risk"]
+    _assert_copy_equals_warehouse(second, warehouse)
