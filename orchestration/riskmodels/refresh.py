@@ -59,6 +59,15 @@ def counted_cases(con: duckdb.DuckDBPyConnection, registry: Registry, measure: M
     return table.to_pandas(types_mapper=_NULLABLE_BOOLEAN)
 
 
+def _a_first_fit(con: duckdb.DuckDBPyConnection, registry: Registry) -> bool:
+    """Whether some measure has no current model version (its first fit is certain)."""
+    exists = con.execute("select count(*) from duckdb_tables() where schema_name = 'models' "
+                         "and table_name = 'model_versions'").fetchone()[0]
+    current = set() if not exists else {row[0] for row in con.execute(
+        "select measure_id from models.model_versions where is_current").fetchall()}
+    return any(measure.id not in current for measure in registry.measures)
+
+
 @dataclass(frozen=True)
 class Refresh:
     decisions: dict[str, RefitDecision]   # measure_id -> kept or refitted, and why
@@ -74,7 +83,11 @@ def refresh_models(con: duckdb.DuckDBPyConnection, registry: Registry,
     ``code``: the digest of the code computing the staged cases and outcomes (the dbt project's), under
     which each site's case fingerprints are kept (:func:`current_fingerprints`)."""
     window = (registry.periods[0].period, registry.periods[-1].period)
-    current_fingerprints(con, registry, code=code)   # reads the changed sites' cases; all a kept model needs
+    # A measure without a current model will be fitted whatever the fingerprints say: its cases are then
+    # staged first and fingerprinted from that copy, not read through the case view twice (0.7 s at M).
+    staged = stage_model_cases(con, registry) if _a_first_fit(con, registry) else None
+    # reads the changed sites' cases; all a kept model needs
+    current_fingerprints(con, registry, cases=staged or STAGED_CASES, code=code)
     decisions = refit_decisions(con, registry, window, registry.policy.risk_model_refit_min_change)
     for decision in decisions.values():
         log(f"{decision.measure_id}: {decision.reason}")
@@ -83,7 +96,7 @@ def refresh_models(con: duckdb.DuckDBPyConnection, registry: Registry,
     if to_fit:
         con.execute(f"set memory_limit = '{duckdb_fitting_memory_limit()}'")   # Python holds the design now
         try:
-            cases = stage_model_cases(con, registry)
+            cases = staged or stage_model_cases(con, registry)
             fitted = [fit_measure(counted_cases(con, registry, m, cases), registry, m) for m in to_fit]
         finally:
             con.execute(f"set memory_limit = '{duckdb_memory_limit()}'")   # what connect() gave the connection

@@ -270,3 +270,25 @@ def test_only_sites_whose_inputs_changed_have_their_cases_read_again(warehouse):
     altered = (site == untouched) & aged
     assert (rescanned[altered]["fingerprint"] != after[altered]["fingerprint"]).all()
     assert rescanned[~aged].equals(after[~aged])
+
+
+def test_a_first_fit_fingerprints_the_cases_it_staged_and_finds_what_the_case_view_gives(truth, monkeypatch):
+    """With no current model the cases are staged first and fingerprinted from that copy (one read of the
+    case view, not two); the fingerprints are those the case view gives, so the next refresh keeps every
+    model."""
+    from orchestration.riskmodels import refresh as refresh_module
+
+    warehouse = Warehouse(with_policy(demo_registry(), risk_model_refit_min_change=0.05), truth)
+    read, real = [], refresh_module.current_fingerprints
+    monkeypatch.setattr(refresh_module, "current_fingerprints",
+                        lambda con, registry, cases, code: read.append(cases) or real(con, registry, cases=cases,
+                                                                                       code=code))
+    first = warehouse.refresh()
+    assert read == [refresh_module.MODEL_CASES] and len(first.fitted) == len(warehouse.registry.measures)
+    from_staged = warehouse.con.execute(f"select measure_id, site_id, period, cases, fingerprint::varchar as "
+                                        f"fingerprint from {FINGERPRINTS} order by all").df()
+    second = warehouse.refresh()
+    assert read[1] == refresh_module.STAGED_CASES, "with current models only changed sites are read, from the view"
+    assert second.fitted == [] and all(not d.refit for d in second.decisions.values())
+    warehouse.con.execute("delete from models.fingerprinted_sites")    # recompute every site through the view
+    pd.testing.assert_frame_equal(warehouse.fingerprints(), from_staged)
