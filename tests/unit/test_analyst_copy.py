@@ -1,17 +1,19 @@
 """The analyst copy refreshed from the previous snapshot: equal to the warehouse, whatever changed.
 
-Each snapshot starts from the previous one and rewrites only the sites whose
-scored cases changed; these tests compare every table of the new snapshot,
-in DuckDB and in Parquet, with the warehouse it was made from.
+Each snapshot links the previous one's files of the sites whose scored cases
+did not change and writes the others; these tests compare every table of the
+new snapshot, in DuckDB and in Parquet, with the warehouse it was made from.
 """
 
 from __future__ import annotations
+
+import os
 
 import duckdb
 import pandas as pd
 import pytest
 
-from orchestration.publish.analyst_copy import BY_SITE, TABLES, changed_sites, publish_analyst_copy
+from orchestration.publish.analyst_copy import BY_SITE, FINGERPRINTS, TABLES, publish_analyst_copy
 
 
 def _warehouse(path) -> None:
@@ -73,14 +75,8 @@ def test_a_refreshed_copy_rewrites_only_changed_sites_and_equals_the_warehouse(f
         con.execute("delete from marts.fct_case_risk where site_id = 'S3'")
         con.execute("insert into marts.fct_case_risk select 'S4', 'C9', '2025Q1', 'mortality_30d', true, 0.2")
         con.execute("update marts.mart_site_results set oe = 2.0 where site_id = 'S1'")
-    with duckdb.connect(str(snapshot / "analyst.duckdb"), read_only=True) as copy:
-        copy.execute(f"attach '{warehouse}' as source (read_only)")
-        assert sorted(changed_sites(copy, "marts.fct_case_risk")) == ["S2", "S3", "S4"]
     second = publish_analyst_copy(warehouse, tmp_path / "analyst", "second")
     _assert_copy_equals_warehouse(second, warehouse)
-    with duckdb.connect(str(second / "analyst.duckdb"), read_only=True) as copy:
-        copy.execute(f"attach '{warehouse}' as source (read_only)")
-        assert changed_sites(copy, "marts.fct_case_risk") == []
     for table, frame in _tables(snapshot / "analyst.duckdb").items():      # the previous snapshot is untouched
         pd.testing.assert_frame_equal(frame, before[table])
     assert _site_files(snapshot) == files_before
@@ -116,7 +112,7 @@ def test_the_cases_of_sites_found_unchanged_come_from_the_previous_snapshot(firs
     warehouse, snapshot = first
     with duckdb.connect(str(warehouse)) as con:
         con.execute("update marts.fct_case_risk set expected_probability = 0.5 where site_id = 'S2'")
-    monkeypatch.setattr(analyst_copy, "changed_sites", lambda copy, table, *_: ["S1"])   # S2 is taken as unchanged
+    monkeypatch.setattr(analyst_copy, "reusable_sites", lambda *_: ["site_id=S2"])   # S2 is taken as unchanged
     second = publish_analyst_copy(warehouse, tmp_path / "analyst", "second")
     cases = _tables(second / "analyst.duckdb")["marts.fct_case_risk"]
     previous = _tables(snapshot / "analyst.duckdb")["marts.fct_case_risk"]
@@ -124,50 +120,48 @@ def test_the_cases_of_sites_found_unchanged_come_from_the_previous_snapshot(firs
     assert not (cases.loc[cases["site_id"] == "S2", "expected_probability"] == 0.5).any()
 
 
-def _hashed_tables(monkeypatch) -> list[str]:
-    """The tables ``site_fingerprints`` hashes from now on."""
-    from orchestration.publish import analyst_copy
 
-    hashed, real = [], analyst_copy.site_fingerprints
-    monkeypatch.setattr(analyst_copy, "site_fingerprints",
-                        lambda con, table, columns: hashed.append(table) or real(con, table, columns))
-    return hashed
-
-
-def test_the_next_snapshot_hashes_only_the_warehouse_using_the_fingerprints_the_previous_one_recorded(
-        first, tmp_path, monkeypatch):
+def test_the_scored_cases_are_a_view_over_the_parquet_folder_with_the_warehouse_column_types(first):
     warehouse, snapshot = first
-    assert (snapshot / "fingerprints.json").is_file()
+    with duckdb.connect(str(snapshot / "analyst.duckdb"), read_only=True) as copy, \
+            duckdb.connect(str(warehouse), read_only=True) as source:
+        views = {f"{s}.{n}" for s, n in copy.execute("select schema_name, view_name from duckdb_views() "
+                                                    "where not internal").fetchall()}
+        assert views == BY_SITE
+        for table in BY_SITE:
+            assert copy.execute(f"describe {table}").fetchall() == source.execute(f"describe {table}").fetchall()
+
+
+def test_a_site_file_changed_since_the_previous_snapshot_is_written_again(first, tmp_path):
+    warehouse, snapshot = first
+    (file,) = (snapshot / "fct_case_risk" / "site_id=S1").glob("*.parquet")
+    duckdb.sql(f"copy (select * exclude (site_id) from read_parquet('{file}') limit 5) to '{file}.new' "
+               f"(format parquet)")
+    os.replace(f"{file}.new", file)            # S1's rows in the previous snapshot are not the warehouse's now
+    second = publish_analyst_copy(warehouse, tmp_path / "analyst", "second")
+    _assert_copy_equals_warehouse(second, warehouse)
+    files, before = _site_files(second), _site_files(snapshot)
+    assert files["site_id=S1"][0] != before["site_id=S1"][0]
+    assert files["site_id=S2"] == before["site_id=S2"], "an unchanged site is still linked"
+
+
+def test_a_damaged_record_writes_every_site_again(first, tmp_path):
+    warehouse, snapshot = first
+    (snapshot / FINGERPRINTS).write_text("{not json", encoding="utf-8")
+    second = publish_analyst_copy(warehouse, tmp_path / "analyst", "second")
+    _assert_copy_equals_warehouse(second, warehouse)
+    files, before = _site_files(second), _site_files(snapshot)
+    assert set(files) == set(before) and all(files[site][0] != before[site][0] for site in files)
+
+
+def test_a_table_without_rows_is_an_empty_table_with_its_columns(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    _warehouse(warehouse)
     with duckdb.connect(str(warehouse)) as con:
-        con.execute("update marts.fct_case_risk set expected_probability = 0.5 where case_id = 'C4'")   # site S2
-    hashed = _hashed_tables(monkeypatch)
-    second = publish_analyst_copy(warehouse, tmp_path / "analyst", "second")
-    assert hashed == ["source.marts.fct_case_risk"], "the copy's rows were not hashed again"
-    _assert_copy_equals_warehouse(second, warehouse)
-    assert set(_site_files(second)) == {"site_id=S1", "site_id=S2", "site_id=S3"}
-    assert _site_files(second)["site_id=S1"] == _site_files(snapshot)["site_id=S1"]   # unchanged: linked
-    assert _site_files(second)["site_id=S2"][0] != _site_files(snapshot)["site_id=S2"][0]
-
-    hashed.clear()
-    third = publish_analyst_copy(warehouse, tmp_path / "analyst", "third")   # the second recorded its own
-    assert hashed == ["source.marts.fct_case_risk"]
-    _assert_copy_equals_warehouse(third, warehouse)
-
-
-def test_a_previous_snapshot_written_to_after_it_was_made_is_hashed_again(first, tmp_path, monkeypatch):
-    warehouse, snapshot = first
-    with duckdb.connect(str(snapshot / "analyst.duckdb")) as con:   # an analyst deletes rows in the snapshot
-        con.execute("delete from marts.fct_case_risk where site_id = 'S1'")
-    hashed = _hashed_tables(monkeypatch)
-    second = publish_analyst_copy(warehouse, tmp_path / "analyst", "second")
-    assert sorted(hashed) == ["marts.fct_case_risk", "source.marts.fct_case_risk"]
-    _assert_copy_equals_warehouse(second, warehouse)   # S1's rows are back: its recorded fingerprint was not trusted
-
-
-def test_a_damaged_fingerprint_record_is_not_trusted(first, tmp_path, monkeypatch):
-    warehouse, snapshot = first
-    (snapshot / "fingerprints.json").write_text("{not json", encoding="utf-8")
-    hashed = _hashed_tables(monkeypatch)
-    second = publish_analyst_copy(warehouse, tmp_path / "analyst", "second")
-    assert sorted(hashed) == ["marts.fct_case_risk", "source.marts.fct_case_risk"]
-    _assert_copy_equals_warehouse(second, warehouse)
+        con.execute("delete from marts.fct_case_risk")
+    snapshot = publish_analyst_copy(warehouse, tmp_path / "analyst", "first")
+    with duckdb.connect(str(snapshot / "analyst.duckdb"), read_only=True) as copy, \
+            duckdb.connect(str(warehouse), read_only=True) as source:
+        assert copy.execute("describe marts.fct_case_risk").fetchall() == \
+            source.execute("describe marts.fct_case_risk").fetchall()
+        assert copy.execute("select count(*) from marts.fct_case_risk").fetchone()[0] == 0
