@@ -120,7 +120,6 @@ def test_the_cases_of_sites_found_unchanged_come_from_the_previous_snapshot(firs
     assert not (cases.loc[cases["site_id"] == "S2", "expected_probability"] == 0.5).any()
 
 
-
 def test_the_scored_cases_are_a_view_over_the_parquet_folder_with_the_warehouse_column_types(first):
     warehouse, snapshot = first
     with duckdb.connect(str(snapshot / "analyst.duckdb"), read_only=True) as copy, \
