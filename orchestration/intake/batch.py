@@ -27,7 +27,7 @@ import duckdb
 
 from ..registry import Registry
 from .archive import ArchivedFile
-from .cast import MAX_FINDING_VALUE, cast_findings_sql, clean_cell, period_expression, typed_columns
+from .cast import MAX_FINDING_VALUE, cast_findings_sql, clean_cell, period_expression, run_projection, typed_columns
 from .receipts import Receipt
 
 MAX_LISTED_PROBLEMS = 10_000
@@ -72,27 +72,28 @@ class Batch:
     def add(self, staged: StagedFile, text_table: str, file_columns: dict[str, str]) -> None:
         """Append a file's text table (``file_columns``: variable -> its column there) to the batch."""
         period = f"'{staged.declared_period}'" if staged.declared_period else "null"
-        _projection(self.con, f"insert into batch_clean select {staged.index}, row_number, {staged.decimal_comma}, "
-                              f"{period}, {staged.truncated_row or 'null'}, {self._cells(file_columns, '')} "
-                              f"from {text_table}")
+        run_projection(self.con, f"insert into batch_clean select {staged.index}, row_number, "
+                                 f"{staged.decimal_comma}, {period}, {staged.truncated_row or 'null'}, "
+                                 f"{self._cells(file_columns)} from {text_table}")
         self.files.append(staged)
 
     def add_group(self, files: list[tuple[StagedFile, int]], text_table: str, file_columns: dict[str, str]) -> None:
-        """Append files read together (``read.read_csv_group``): (file, its first ordinal) each."""
+        """Append files read together (``read.read_csv_group``: clean cells): (file, its first rowid) each."""
         insert_rows(self.con, "group_index", {"filename": "varchar", "file_index": "integer",
-                                              "first_ordinal": "bigint", "declared_period": "varchar",
+                                              "first_rowid": "bigint", "declared_period": "varchar",
                                               "truncated_row": "bigint"},
                     [[str(f.archived.path), f.index, first, f.declared_period, f.truncated_row] for f, first in files])
-        _projection(self.con, f"insert into batch_clean select i.file_index, g.ordinal - i.first_ordinal + 1, "
-                              f"{files[0][0].decimal_comma}, i.declared_period, i.truncated_row, "
-                              f"{self._cells(file_columns, 'g.')} from {text_table} g join group_index i "
-                              f"using (filename)")
+        cells = ", ".join(f"g.{file_columns[name]}" if name in file_columns else "null"
+                          for name in batch_columns(self.registry))
+        self.con.execute(f"insert into batch_clean select i.file_index, g.rowid - i.first_rowid + 1, "
+                         f"{files[0][0].decimal_comma}, i.declared_period, i.truncated_row, {cells} "
+                         f"from {text_table} g join group_index i using (filename)")
         self.con.execute("drop table group_index")
         self.files.extend(staged for staged, _ in files)
 
-    def _cells(self, file_columns: dict[str, str], prefix: str) -> str:
+    def _cells(self, file_columns: dict[str, str]) -> str:
         """The batch's columns from a file's text columns: blanks trimmed, empty cells NULL (``clean_cell``)."""
-        return ", ".join(clean_cell(f"{prefix}{file_columns[name]}") if name in file_columns else "null"
+        return ", ".join(clean_cell(file_columns[name]) if name in file_columns else "null"
                          for name in batch_columns(self.registry))
 
     def stage(self) -> list[tuple[StagedFile, list[str]]]:
@@ -118,9 +119,9 @@ class Batch:
             typed = typed_columns(registry, columns, self.secret, decimal_comma)
             selects = ", ".join(f'{sql} as "{name}"' for name, sql in typed.items())
             verb = "insert into batch_rows" if decimal_comma and both else "create or replace temp table batch_rows as"
-            _projection(con, f"{verb} select *, coalesce({op_period}, declared_period) as period from ("
-                             f"select file_index, row_number, truncated_row, declared_period, {selects} "
-                             f"from batch_clean where decimal_comma = {decimal_comma})")
+            run_projection(con, f"{verb} select *, coalesce({op_period}, declared_period) as period from ("
+                                f"select file_index, row_number, truncated_row, declared_period, {selects} "
+                                f"from batch_clean where decimal_comma = {decimal_comma})")
             findings = cast_findings_sql(registry, columns, "batch_clean", decimal_comma,
                                          keys="file_index, row_number",
                                          where=f"decimal_comma = {decimal_comma} and row_number is distinct from "
@@ -210,16 +211,3 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, s
         con.execute(f"insert into {table} select * from _rows")
     finally:
         con.unregister("_rows")
-
-
-def _projection(con: duckdb.DuckDBPyConnection, sql: str) -> None:
-    """Run a pure projection without DuckDB's optimizer.
-
-    The optimizer gains nothing on these wide projections but spends seconds
-    (tens of seconds on 53 guarded CASE expressions) before running them.
-    """
-    con.execute("pragma disable_optimizer")
-    try:
-        con.execute(sql)
-    finally:
-        con.execute("pragma enable_optimizer")
