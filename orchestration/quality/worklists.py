@@ -19,6 +19,7 @@ written as text with formula parsing off.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from pathlib import Path
 
@@ -89,17 +90,22 @@ def _xlsx_bytes(frame: pd.DataFrame, scorecard: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def _html(site_id: str, display_name: str, frame: pd.DataFrame, scorecard: pd.DataFrame) -> str:
+@functools.cache
+def _html_template():
+    """The page template, compiled once per process (compiling it took longer than rendering it, per site)."""
     import jinja2
 
+    return jinja2.Environment(autoescape=True).from_string(HTML_TEMPLATE)
+
+
+def _html(site_id: str, display_name: str, frame: pd.DataFrame, scorecard: pd.DataFrame) -> str:
     groups: list[tuple[str, list[dict]]] = []
     for row in frame.to_dict("records"):
         title = f"Case {row['case_id']}" if isinstance(row["case_id"], str) else f"Period {row['period']} (whole site-period)"
         if not groups or groups[-1][0] != title:
             groups.append((title, []))
         groups[-1][1].append(row)
-    env = jinja2.Environment(autoescape=True)
-    return env.from_string(HTML_TEMPLATE).render(
+    return _html_template().render(
         site_id=site_id, display_name=display_name, groups=groups, total=len(frame),
         blocking=int((frame["severity"] == "blocking").sum()) if len(frame) else 0,
         scorecard=scorecard.to_dict("records"))
