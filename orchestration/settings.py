@@ -107,6 +107,21 @@ def duckdb_fitting_memory_limit() -> str:
     return os.environ.get("CQI_DUCKDB_FITTING_MEMORY_LIMIT", DEFAULT_DUCKDB_FITTING_MEMORY_LIMIT)
 
 
+DEFAULT_PARALLEL_FIT_MAX_CASES = 2_000_000
+
+
+def parallel_fit_max_cases() -> int:
+    """Measures are fitted two at a time (one per core) while each has at most this many counted cases
+    (``CQI_PARALLEL_FIT_MAX_CASES``; 0 fits one at a time).
+
+    A fit is single-threaded numpy, so a second core would otherwise idle; but each fit holds its
+    cases and design matrix (cases x terms in float64: about 0.7 GB at 2 million cases and 45
+    terms). A state collaborative's measures fit two at a time; a national registry's (10 million
+    cases each) one at a time, within the 8 GiB the pipeline keeps to.
+    """
+    return int(os.environ.get("CQI_PARALLEL_FIT_MAX_CASES", DEFAULT_PARALLEL_FIT_MAX_CASES))
+
+
 def registry_id() -> str:
     return os.environ.get("CQI_REGISTRY", DEFAULT_REGISTRY)
 

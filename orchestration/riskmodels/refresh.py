@@ -9,7 +9,10 @@ into Python.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
@@ -17,9 +20,9 @@ import pandas as pd
 import pyarrow as pa
 
 from ..registry import Measure, Registry
-from ..settings import duckdb_fitting_memory_limit, duckdb_memory_limit
+from ..settings import duckdb_fitting_memory_limit, duckdb_memory_limit, parallel_fit_max_cases
 from .fit import FittedModel, fit_measure
-from .store import RefitDecision, current_fingerprints, data_version, refit_decisions, store_models
+from .store import FINGERPRINTS, RefitDecision, current_fingerprints, data_version, refit_decisions, store_models
 
 MODEL_CASES = "_model_cases"
 STAGED_CASES = "staging.stg_registry__cases"
@@ -68,6 +71,42 @@ def _a_first_fit(con: duckdb.DuckDBPyConnection, registry: Registry) -> bool:
     return any(measure.id not in current for measure in registry.measures)
 
 
+def fit_workers(con: duckdb.DuckDBPyConnection, measures: list[Measure]) -> int:
+    """How many measures to fit at once: two on a machine with two cores or more while every one has at
+    most ``parallel_fit_max_cases`` counted cases (from the fingerprints of this refresh), else one."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    if cores < 2 or len(measures) < 2:
+        return 1
+    largest = con.execute(f"select coalesce(max(cases), 0) from (select measure_id, sum(cases) as cases "
+                          f"from {FINGERPRINTS} where list_contains(?, measure_id) group by 1)",
+                          [[m.id for m in measures]]).fetchone()[0]
+    return 2 if largest <= parallel_fit_max_cases() else 1
+
+
+def fit_measures(con: duckdb.DuckDBPyConnection, registry: Registry, measures: list[Measure], cases: str,
+                 workers: int = 1) -> list[FittedModel]:
+    """Each measure's model, in the order of ``measures``, fitted ``workers`` at a time.
+
+    The fits are independent and each runs on its own thread with one BLAS thread, so a fit gives the
+    same numbers to the last bit however many run at once. The connection is not shared between
+    threads: the cases are read one measure at a time, under a lock, while another measure fits.
+    """
+    if workers <= 1 or len(measures) < 2:
+        return [fit_measure(counted_cases(con, registry, m, cases), registry, m) for m in measures]
+    reading = threading.Lock()
+
+    def fit(measure: Measure) -> FittedModel:
+        with reading:
+            frame = counted_cases(con, registry, measure, cases)
+        return fit_measure(frame, registry, measure)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fit") as pool:
+        return list(pool.map(fit, measures))
+
+
 @dataclass(frozen=True)
 class Refresh:
     decisions: dict[str, RefitDecision]   # measure_id -> kept or refitted, and why
@@ -97,7 +136,7 @@ def refresh_models(con: duckdb.DuckDBPyConnection, registry: Registry,
         con.execute(f"set memory_limit = '{duckdb_fitting_memory_limit()}'")   # Python holds the design now
         try:
             cases = staged or stage_model_cases(con, registry)
-            fitted = [fit_measure(counted_cases(con, registry, m, cases), registry, m) for m in to_fit]
+            fitted = fit_measures(con, registry, to_fit, cases, fit_workers(con, to_fit))
         finally:
             con.execute(f"set memory_limit = '{duckdb_memory_limit()}'")   # what connect() gave the connection
     kept = [d.kept_version for d in decisions.values() if not d.refit]

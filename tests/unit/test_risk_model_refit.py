@@ -292,3 +292,29 @@ def test_a_first_fit_fingerprints_the_cases_it_staged_and_finds_what_the_case_vi
     assert second.fitted == [] and all(not d.refit for d in second.decisions.values())
     warehouse.con.execute("delete from models.fingerprinted_sites")    # recompute every site through the view
     pd.testing.assert_frame_equal(warehouse.fingerprints(), from_staged)
+
+
+def test_measures_fitted_two_at_a_time_give_the_models_fitted_one_at_a_time(truth, monkeypatch):
+    """Two fits at once (a state collaborative's measures) store the same coefficients and quality, to the
+    last bit, as one at a time; the case-count setting decides, and a measure over it fits alone."""
+    from orchestration.riskmodels import refresh as refresh_module
+
+    monkeypatch.setattr(refresh_module.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    used, real = [], refresh_module.fit_measures
+    monkeypatch.setattr(refresh_module, "fit_measures",
+                        lambda *args: used.append(args[-1]) or real(*args))
+    stored = {}
+    for limit in (0, 10**9):
+        monkeypatch.setenv("CQI_PARALLEL_FIT_MAX_CASES", str(limit))
+        warehouse = Warehouse(demo_registry(), truth)
+        refresh = warehouse.refresh()
+        assert len(refresh.fitted) == len(warehouse.registry.measures) >= 2
+        stored[limit] = (warehouse.con.execute("select * exclude (model_version) from models.coefficients "
+                                               "order by all").df(), [m.quality for m in refresh.fitted])
+    assert used == [1, 2]
+    pd.testing.assert_frame_equal(stored[0][0], stored[10**9][0], check_exact=True)
+    assert stored[0][1] == stored[10**9][1]
+
+    largest = int(truth["denominator_mortality_30d"].sum())
+    monkeypatch.setenv("CQI_PARALLEL_FIT_MAX_CASES", str(largest - 1))
+    assert Warehouse(demo_registry(), truth).refresh().fitted and used[-1] == 1, "a measure over the limit"
