@@ -49,15 +49,16 @@ def read_cases(con: duckdb.DuckDBPyConnection, registry: Registry, files: list[s
     typed = typed_columns(registry, columns, SECRET)
     selects = ", ".join(f'{sql} as "{name}"' for name, sql in typed.items())
     con.execute("pragma disable_optimizer")   # as intake: the optimizer spends seconds on these wide projections
-    con.execute(f"create or replace temp table typed_rows as select row_number, {selects} from ("
-                f"  select row_number, {cells} from ("
-                f"    select row_number() over () as row_number, {renamed} "
-                f"    from read_csv({_files_literal(files)}, all_varchar = true, header = true)))")
+    # rows in the files' order, numbered by rowid as intake does: a row_number() over () window here held
+    # every cell of the scan before writing it (2.3 s at M in intake's read)
+    con.execute(f"create or replace temp table typed_rows as select {selects} from ("
+                f"  select {cells} from ("
+                f"    select {renamed} from read_csv({_files_literal(files)}, all_varchar = true, header = true)))")
     con.execute("pragma enable_optimizer")
     period = period_expression("operation_date", registry.calendar.period_length)
-    con.execute(f"create or replace temp table cases as select *, {period} as period from typed_rows "
-                f"where case_id is not null "
-                f"qualify row_number() over (partition by site_id, case_id order by row_number desc) = 1")
+    con.execute(f"create or replace temp table cases as select *, rowid as row_number, {period} as period "
+                f"from typed_rows where case_id is not null "
+                f"qualify row_number() over (partition by site_id, case_id order by rowid desc) = 1")
     con.execute("drop table typed_rows")
     return con.execute("select count(*) from cases").fetchone()[0]
 
