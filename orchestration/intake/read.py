@@ -381,12 +381,12 @@ def read_csv_group(con: duckdb.DuckDBPyConnection, plans: list[CsvPlan], table: 
     width = len(plans[0].headers)
     names = {f"c{i}": "VARCHAR" for i in range(width)}
     cells = ", ".join(f"{clean_cell(name)} as {name}" for name in names)
-    run_projection(con,
-                f"create or replace temp table {table} as "
-                f"select filename, {cells} from read_csv(?, header=false, "
-                "skip=1, delim=?, quote='\"', escape='\"', null_padding=true, parallel=false, auto_detect=false, "
-                "max_line_size=?, columns=?, filename=true)",
-                [[str(p.path) for p in plans], plans[0].delimiter, limits.max_line_bytes, names])
+    run_projection(
+        con,
+        f"create or replace temp table {table} as select filename, {cells} from read_csv(?, header=false, "
+        "skip=1, delim=?, quote='\"', escape='\"', null_padding=true, parallel=false, auto_detect=false, "
+        "max_line_size=?, columns=?, filename=true)",
+        [[str(p.path) for p in plans], plans[0].delimiter, limits.max_line_bytes, names])
     return {name: (first, rows) for name, first, rows in con.execute(
         f"select filename, min(rowid), count(*) from {table} group by 1").fetchall()}
 

@@ -83,7 +83,8 @@ def fit_workers(con: duckdb.DuckDBPyConnection, measures: list[Measure]) -> int:
     largest = con.execute(f"select coalesce(max(cases), 0) from (select measure_id, sum(cases) as cases "
                           f"from {FINGERPRINTS} where list_contains(?, measure_id) group by 1)",
                           [[m.id for m in measures]]).fetchone()[0]
-    return 2 if largest <= parallel_fit_max_cases() else 1
+    limit = parallel_fit_max_cases()
+    return 2 if 0 < limit and largest <= limit else 1
 
 
 def fit_measures(con: duckdb.DuckDBPyConnection, registry: Registry, measures: list[Measure], cases: str,
