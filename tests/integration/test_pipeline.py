@@ -394,12 +394,16 @@ INCREMENTAL_BY_SITE = {"intermediate.int_case_outcomes": "exclusion_reason", "ma
 
 
 def _plant_canaries(con, sites) -> dict:
-    """Overwrite one row per (table, site) with 'canary'; return how to find and restore each."""
+    """Overwrite one row per (table, site) with 'canary'; return how to find and restore each.
+
+    The row is the site's first measure in its last period: never in the first period, which
+    ``_resubmit_first_site_period`` changes (a table's row order is not fixed, so "its first row"
+    was sometimes in that measure-period, whose group was then computed once for both reasons)."""
     planted = {}
     for table, column in INCREMENTAL_BY_SITE.items():
         for site in sites:
-            rowid, value = con.execute(f"select rowid, {column} from {table} where site_id = ? order by all limit 1",
-                                       [site]).fetchone()
+            rowid, value = con.execute(f"select rowid, {column} from {table} where site_id = ? "
+                                       "order by period desc, measure_id, rowid limit 1", [site]).fetchone()
             con.execute(f"update {table} set {column} = 'canary' where rowid = ?", [rowid])
             planted[(table, site)] = value
     return planted
@@ -441,7 +445,8 @@ def test_an_incremental_dbt_build_rewrites_only_the_resubmitting_site_and_equals
         filters = re.findall(r"site_id in \(([^)]*)\)", compiled)
         assert filters and all(set(re.findall(r"'([^']*)'", f)) == rebuilt for f in filters), (table, filters)
         assert "from to_build" not in compiled, table
-    # the canary blinded code is in every measure-period: no stored group is reused, but unchanged fits are
+    # the other site's canary blinded code is in one measure-period of the last quarter: that group is computed
+    # again from its stored fit (its numbers did not change); the resubmitted quarter's changed group is refitted
     fits = [set(json.loads((path.parent / ".cache" / "reliability_fits.json").read_text())["fits"])
             for path in (folders.warehouse, incremental)]
     assert 0 < len(fits[0] & fits[1]) < len(fits[1]), "the resubmitted quarter refitted, the others reused"
